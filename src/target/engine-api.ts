@@ -1,0 +1,89 @@
+/**
+ * What the daemon asks of the iSCSI engine (src/target/engine.ts implements it).
+ * The daemon builds a TargetDefinition from the cluster store (src/cluster)
+ * and starts it; the engine owns listeners, connections and sessions.
+ */
+import type { BlockStore } from '../lun/block-store.js';
+
+export interface PortalDefinition {
+  /** IPv4/IPv6 literal the listener binds to. */
+  address: string;
+  /** TCP port, default 3260. */
+  port: number;
+  /** Target portal group tag (RFC 7143 §13.9), stable. */
+  tpgt: number;
+  /** SCSI relative target port identifier (SPC-4 §7.8.6.x), stable. */
+  relativePortId: number;
+  /** ALUA target port group ID, stable. */
+  portGroupId: number;
+}
+
+export interface LunDefinition {
+  id: number;
+  store: BlockStore;
+  /** 512 or 4096. */
+  blockSize: number;
+  /** Unit serial number (VPD 80h), stable. */
+  serial: string;
+  /** NAA IEEE Registered Extended designator, 32 hex digits (VPD 83h), stable. */
+  naa: string;
+  /** When false the LUN is hidden from initiators (Online: No). */
+  online: boolean;
+}
+
+export interface ChapSecret {
+  user: string;
+  secret: string;
+}
+
+/** How initiators must authenticate. Read at every login so changes apply at once. */
+export interface AuthPolicy {
+  /** One-way CHAP: the initiator proves it knows this secret. Undefined: no authentication. */
+  chap?: ChapSecret;
+  /** Mutual CHAP: the target proves itself with this secret when the initiator asks. */
+  mutual?: ChapSecret;
+}
+
+export interface TargetDefinition {
+  iqn: string;
+  alias?: string;
+  portals: PortalDefinition[];
+  luns: LunDefinition[];
+  /** Called at each login. */
+  auth: () => AuthPolicy;
+  /** Initiator access list; undefined allows everyone. Returns false to refuse (login status 0x0202). */
+  initiatorAllowed?: (initiatorName: string) => boolean;
+}
+
+export interface SessionInfo {
+  targetIqn: string;
+  initiatorName: string;
+  /** Initiator's IP address as seen on the connection. */
+  initiatorAddress: string;
+  isid: string;
+  tsih: number;
+  portal: string;
+}
+
+export interface EngineOptions {
+  /** Discovery session authentication (RFC 7143 §12.1). */
+  discoveryAuth: () => AuthPolicy;
+  /** Log sink. */
+  log: (level: 'debug' | 'info' | 'warn' | 'error', msg: string, ctx?: Record<string, unknown>) => void;
+}
+
+export interface StopResult {
+  stopped: boolean;
+  /** Sessions that were connected (refused stop when not forced). */
+  sessions: SessionInfo[];
+}
+
+export interface TargetEngine {
+  startTarget(def: TargetDefinition): Promise<void>;
+  /** Without force, refuses when sessions exist and lists them. */
+  stopTarget(iqn: string, opts: { force: boolean }): Promise<StopResult>;
+  isRunning(iqn: string): boolean;
+  sessions(iqn?: string): SessionInfo[];
+  /** Stop everything (SIGTERM). */
+  close(): Promise<void>;
+}

@@ -1,0 +1,112 @@
+/**
+ * Records stored in ISCSI_ROOT (DESIGN.md §4, §5). JSON files, written
+ * atomically; fields marked stable are generated once and never change.
+ */
+import { ClusterError } from './errors.js';
+
+export const RECORD_VERSION = 1;
+
+export interface PortalRecord {
+  /** Canonical IPv4/IPv6 literal. */
+  address: string;
+  port: number;
+  /** Target portal group tag (RFC 7143 §13.9), stable, 1..65535. */
+  tpgt: number;
+  /** Relative target port identifier (SPC-4 §7.8.6.x), stable, 1..65535. */
+  relativePortId: number;
+  /** ALUA target port group ID (SPC-4 §7.8.6.x), stable. */
+  portGroupId: number;
+}
+
+export interface LunRecord {
+  /** 0..255 (validate.ts MAX_LUN_ID). */
+  id: number;
+  sizeBytes: number;
+  /** Image file name inside the target directory. */
+  file: string;
+  format: 'raw';
+  blockSize: 512;
+  /** Unit serial number (VPD 80h), stable. */
+  serial: string;
+  /** NAA IEEE Registered Extended designator (VPD 83h), 32 hex digits, stable. */
+  naa: string;
+  /** false hides the LUN from initiators (source 4.2.3 "Online: No"). */
+  online: boolean;
+  created: string;
+}
+
+export type DesiredState = 'running' | 'stopped';
+
+export interface TargetRecord {
+  version: number;
+  iqn: string;
+  /** The name given to `create -n`. */
+  name: string;
+  description: string;
+  portals: PortalRecord[];
+  /** Next stable portal number: tpgt/relativePortId/portGroupId are never reused. */
+  nextPortalId: number;
+  luns: LunRecord[];
+  /** CHAP account initiators must log in with, or null for no authentication. */
+  account: string | null;
+  /** Host ID of the node the target is registered on, or null (unregistered). */
+  host: string | null;
+  /** What the owning node should do with it (its daemon writes this on start/stop). */
+  desiredState: DesiredState;
+  created: string;
+  updated: string;
+}
+
+export interface AccountRecord {
+  version: number;
+  user: string;
+  /** CHAP needs the secret itself; the file is mode 0600. */
+  secret: string;
+  created: string;
+  updated: string;
+}
+
+function corrupt(file: string, why: string): ClusterError {
+  return new ClusterError('ISCSI_ERR_CORRUPT_RECORD', `${file} is not a valid record: ${why}`);
+}
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v);
+
+export function parseTargetRecord(text: string, file: string): TargetRecord {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw corrupt(file, (e as Error).message);
+  }
+  if (!isObj(v)) throw corrupt(file, 'not a JSON object');
+  if (typeof v.iqn !== 'string') throw corrupt(file, 'missing iqn');
+  if (!Array.isArray(v.portals) || !Array.isArray(v.luns)) throw corrupt(file, 'missing portals or luns');
+  for (const p of v.portals) {
+    if (!isObj(p) || typeof p.address !== 'string' || !isInt(p.port) || !isInt(p.tpgt) || !isInt(p.relativePortId) || !isInt(p.portGroupId)) {
+      throw corrupt(file, 'bad portal entry');
+    }
+  }
+  for (const l of v.luns) {
+    if (!isObj(l) || !isInt(l.id) || !isInt(l.sizeBytes) || typeof l.file !== 'string' || typeof l.naa !== 'string' || typeof l.serial !== 'string') {
+      throw corrupt(file, 'bad LUN entry');
+    }
+  }
+  if (v.desiredState !== 'running' && v.desiredState !== 'stopped') throw corrupt(file, 'bad desiredState');
+  if (!(v.host === null || typeof v.host === 'string')) throw corrupt(file, 'bad host');
+  if (!(v.account === null || typeof v.account === 'string')) throw corrupt(file, 'bad account');
+  if (!isInt(v.nextPortalId)) throw corrupt(file, 'bad nextPortalId');
+  return v as unknown as TargetRecord;
+}
+
+export function parseAccountRecord(text: string, file: string): AccountRecord {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw corrupt(file, (e as Error).message);
+  }
+  if (!isObj(v) || typeof v.user !== 'string' || typeof v.secret !== 'string') throw corrupt(file, 'missing user or secret');
+  return v as unknown as AccountRecord;
+}

@@ -1,0 +1,631 @@
+/**
+ * The ISCSI_ROOT store (DESIGN.md §4): targets, LUN images and CHAP accounts
+ * on a directory every node can reach.
+ *
+ * Layout:
+ *   ISCSI_ROOT/
+ *     targets/<iqn>/target.json      TargetRecord (records.ts)
+ *     targets/<iqn>/lun-<id>.raw     LUN images (sparse raw, src/lun/raw-store.ts)
+ *     accounts/<user>.json           AccountRecord, mode 0600 (directory 0700)
+ *     locks/global.lock              create/delete/portal and account changes
+ *     locks/<iqn>.lock               one target's read-modify-write cycles
+ * Other components add their own entries (HA files, reservation state).
+ *
+ * Every change is atomic (atomic.ts) and done under locks (lock.ts), taken
+ * in the order global → target. A new target directory is built under a
+ * dot-name and renamed into place; a deleted one is renamed away before it
+ * is removed, so readers never see half a target.
+ */
+import fs from 'node:fs/promises';
+import { readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { ClusterError, errnoCode } from './errors.js';
+import { fsyncDir, writeJsonAtomic } from './atomic.js';
+import { withLock } from './lock.js';
+import { defaultRandomBytes, generateNaa, generateSerial, type RandomBytes } from './ids.js';
+import {
+  formatPortal,
+  formatSizeM,
+  iqnFromName,
+  LUN_BLOCK_SIZE,
+  parseLunId,
+  parsePortal,
+  portalsConflict,
+  resolveTargetIqn,
+  validateIqn,
+  validateTargetName,
+  validateUserName,
+} from './validate.js';
+import { validateChapSecret } from './secret-rules.js';
+import {
+  parseAccountRecord,
+  parseTargetRecord,
+  RECORD_VERSION,
+  type AccountRecord,
+  type DesiredState,
+  type LunRecord,
+  type PortalRecord,
+  type TargetRecord,
+} from './records.js';
+import { requireRoot, resolveHostId, type IscsiConfig } from './config.js';
+import { createRawStore, openRawStore } from '../lun/raw-store.js';
+
+export interface ClusterStoreOptions {
+  /** This node's host ID (16 hex digits). */
+  hostId: string;
+  iqnPrefix: string;
+  lockTimeoutMs?: number;
+  lockStaleMs?: number;
+  random?: RandomBytes;
+  now?: () => Date;
+}
+
+export interface CreateTargetInput {
+  name: string;
+  /** Portal addresses as typed (`-a`), at least one. */
+  portals: string[];
+  account?: string | undefined;
+  description?: string | undefined;
+}
+
+export interface SetTargetInput {
+  portals?: string[];
+  /** null removes the account binding. */
+  account?: string | null;
+  description?: string;
+}
+
+const MAX_PORTAL_ID = 65535;
+
+function notFound(iqn: string): ClusterError {
+  return new ClusterError('ISCSI_ERR_TARGET_NOT_FOUND', `target ${iqn} does not exist`);
+}
+
+export function assertStopped(rec: TargetRecord, action: string): void {
+  if (rec.desiredState === 'running') {
+    throw new ClusterError(
+      'ISCSI_ERR_TARGET_RUNNING',
+      `target ${rec.iqn} is running: stop it first (vstorage-iscsi stop -t ${rec.iqn}) before ${action}`,
+    );
+  }
+}
+
+export class ClusterStore {
+  readonly root: string;
+  readonly hostId: string;
+  readonly iqnPrefix: string;
+  private readonly lockTimeoutMs: number;
+  private readonly lockStaleMs: number;
+  private readonly random: RandomBytes;
+  private readonly now: () => Date;
+
+  private constructor(root: string, opts: ClusterStoreOptions) {
+    this.root = root;
+    this.hostId = opts.hostId;
+    this.iqnPrefix = opts.iqnPrefix;
+    this.lockTimeoutMs = opts.lockTimeoutMs ?? 10_000;
+    this.lockStaleMs = opts.lockStaleMs ?? 60_000;
+    this.random = opts.random ?? defaultRandomBytes;
+    this.now = opts.now ?? (() => new Date());
+  }
+
+  /** Open ISCSI_ROOT (it must exist: source 4.2.1 step 3) and create the subdirectories. */
+  static async open(root: string, opts: ClusterStoreOptions): Promise<ClusterStore> {
+    let st;
+    try {
+      st = await fs.stat(root);
+    } catch (e) {
+      if (errnoCode(e) === 'ENOENT') {
+        throw new ClusterError('ISCSI_ERR_ROOT_MISSING', `ISCSI_ROOT ${root} does not exist: create the directory on the cluster storage first`);
+      }
+      throw e;
+    }
+    if (!st.isDirectory()) throw new ClusterError('ISCSI_ERR_ROOT_MISSING', `ISCSI_ROOT ${root} is not a directory`);
+    const s = new ClusterStore(root, opts);
+    await fs.mkdir(s.targetsDir, { recursive: true, mode: 0o755 });
+    await fs.mkdir(s.accountsDir, { recursive: true, mode: 0o700 });
+    await fs.mkdir(s.locksDir, { recursive: true, mode: 0o755 });
+    return s;
+  }
+
+  static async fromConfig(config: IscsiConfig, extra: Partial<ClusterStoreOptions> = {}): Promise<ClusterStore> {
+    return ClusterStore.open(requireRoot(config), {
+      hostId: extra.hostId ?? resolveHostId(config),
+      iqnPrefix: config.iqnPrefix,
+      lockTimeoutMs: config.lockTimeoutMs,
+      ...extra,
+    });
+  }
+
+  // ---- paths ---------------------------------------------------------------
+
+  get targetsDir(): string {
+    return path.join(this.root, 'targets');
+  }
+  get accountsDir(): string {
+    return path.join(this.root, 'accounts');
+  }
+  get locksDir(): string {
+    return path.join(this.root, 'locks');
+  }
+  targetDir(iqn: string): string {
+    return path.join(this.targetsDir, iqn);
+  }
+  targetFile(iqn: string): string {
+    return path.join(this.targetDir(iqn), 'target.json');
+  }
+  lunPath(iqn: string, lun: Pick<LunRecord, 'file'>): string {
+    return path.join(this.targetDir(iqn), lun.file);
+  }
+  accountFile(user: string): string {
+    return path.join(this.accountsDir, `${user}.json`);
+  }
+
+  /** `-t` argument: full IQN or the short name. */
+  resolveIqn(nameOrIqn: string): string {
+    return resolveTargetIqn(this.iqnPrefix, nameOrIqn);
+  }
+
+  // ---- locking -------------------------------------------------------------
+
+  private withGlobalLock<T>(fn: () => Promise<T>): Promise<T> {
+    return withLock(
+      path.join(this.locksDir, 'global.lock'),
+      { hostId: this.hostId, timeoutMs: this.lockTimeoutMs, staleMs: this.lockStaleMs, what: 'the ISCSI_ROOT store' },
+      fn,
+    );
+  }
+
+  /** Run `fn` holding the lock of one target (other components use this too). */
+  withTargetLock<T>(iqn: string, fn: () => Promise<T>): Promise<T> {
+    return withLock(
+      path.join(this.locksDir, `${iqn}.lock`),
+      { hostId: this.hostId, timeoutMs: this.lockTimeoutMs, staleMs: this.lockStaleMs, what: `target ${iqn}` },
+      fn,
+    );
+  }
+
+  private stamp(): string {
+    return this.now().toISOString();
+  }
+
+  // ---- targets: reading ----------------------------------------------------
+
+  async listTargets(): Promise<TargetRecord[]> {
+    const names = await fs.readdir(this.targetsDir);
+    const out: TargetRecord[] = [];
+    for (const n of names.sort()) {
+      if (n.startsWith('.')) continue; // being created or deleted
+      try {
+        out.push(parseTargetRecord(await fs.readFile(this.targetFile(n), 'utf8'), this.targetFile(n)));
+      } catch (e) {
+        if (errnoCode(e) === 'ENOENT' || errnoCode(e) === 'ENOTDIR') continue; // vanished meanwhile
+        throw e;
+      }
+    }
+    return out;
+  }
+
+  async getTarget(iqn: string): Promise<TargetRecord> {
+    const v = validateIqn(iqn);
+    try {
+      return parseTargetRecord(await fs.readFile(this.targetFile(v), 'utf8'), this.targetFile(v));
+    } catch (e) {
+      if (errnoCode(e) === 'ENOENT' || errnoCode(e) === 'ENOTDIR') throw notFound(v);
+      throw e;
+    }
+  }
+
+  /** Synchronous read for the per-login auth() callback (engine-api.ts AuthPolicy). */
+  readTargetSync(iqn: string): TargetRecord {
+    try {
+      return parseTargetRecord(readFileSync(this.targetFile(iqn), 'utf8'), this.targetFile(iqn));
+    } catch (e) {
+      if (errnoCode(e) === 'ENOENT' || errnoCode(e) === 'ENOTDIR') throw notFound(iqn);
+      throw e;
+    }
+  }
+
+  /**
+   * Locked read-modify-write of one target record. `fn` gets a copy to
+   * mutate (and may do work such as starting the target); the record is
+   * written only if `fn` returns without throwing.
+   */
+  async updateTarget(iqn: string, fn: (rec: TargetRecord) => void | Promise<void>): Promise<TargetRecord> {
+    const v = validateIqn(iqn);
+    return this.withTargetLock(v, async () => {
+      const rec = await this.getTarget(v);
+      const before = JSON.stringify(rec);
+      await fn(rec);
+      if (JSON.stringify(rec) === before) return rec;
+      rec.updated = this.stamp();
+      await writeJsonAtomic(this.targetFile(v), rec);
+      return rec;
+    });
+  }
+
+  // ---- targets: create / set / delete --------------------------------------
+
+  private parsePortals(list: string[]): Array<{ address: string; port: number }> {
+    if (list.length === 0) {
+      throw new ClusterError('ISCSI_ERR_NO_PORTAL', 'a target needs at least one portal address (-a ADDRESS)');
+    }
+    const out: Array<{ address: string; port: number }> = [];
+    for (const a of list) {
+      const p = parsePortal(a);
+      if (out.some((q) => portalsConflict(q, p))) {
+        throw new ClusterError('ISCSI_ERR_DUPLICATE_PORTAL', `portal ${formatPortal(p)} is given more than once`);
+      }
+      out.push({ address: p.address, port: p.port });
+    }
+    return out;
+  }
+
+  private async checkPortalsFree(portals: Array<{ address: string; port: number }>, exceptIqn?: string): Promise<void> {
+    for (const t of await this.listTargets()) {
+      if (t.iqn === exceptIqn) continue;
+      for (const p of portals) {
+        const clash = t.portals.find((q) => portalsConflict(q, p));
+        if (clash) {
+          throw new ClusterError(
+            'ISCSI_ERR_PORTAL_IN_USE',
+            `portal ${formatPortal(p)} is already used by target ${t.iqn} (${formatPortal(clash)}); each target needs its own address`,
+          );
+        }
+      }
+    }
+  }
+
+  private async checkAccountExists(user: string): Promise<void> {
+    await this.getAccount(user);
+  }
+
+  /** Give portals stable IDs, keeping those of addresses the target already had. */
+  private assignPortals(rec: Pick<TargetRecord, 'portals' | 'nextPortalId'>, wanted: Array<{ address: string; port: number }>): PortalRecord[] {
+    return wanted.map((w) => {
+      const old = rec.portals.find((p) => p.address === w.address && p.port === w.port);
+      if (old) return old;
+      const id = rec.nextPortalId;
+      if (id > MAX_PORTAL_ID) throw new ClusterError('ISCSI_ERR_INTERNAL', 'no portal IDs left for this target');
+      rec.nextPortalId = id + 1;
+      return { address: w.address, port: w.port, tpgt: id, relativePortId: id, portGroupId: id };
+    });
+  }
+
+  /** `create -n NAME -a ADDR... [-u USER]`: the new target is registered on this node, stopped. */
+  async createTarget(input: CreateTargetInput): Promise<TargetRecord> {
+    const name = validateTargetName(input.name);
+    const iqn = iqnFromName(this.iqnPrefix, name);
+    const wanted = this.parsePortals(input.portals);
+    const account = input.account === undefined ? null : validateUserName(input.account);
+    return this.withGlobalLock(async () => {
+      if (await this.exists(this.targetDir(iqn))) {
+        throw new ClusterError('ISCSI_ERR_TARGET_EXISTS', `target ${iqn} already exists: target names must be unique in the cluster`);
+      }
+      await this.checkPortalsFree(wanted);
+      if (account) await this.checkAccountExists(account);
+      const now = this.stamp();
+      const rec: TargetRecord = {
+        version: RECORD_VERSION,
+        iqn,
+        name,
+        description: input.description ?? '',
+        portals: [],
+        nextPortalId: 1,
+        luns: [],
+        account,
+        host: this.hostId,
+        desiredState: 'stopped',
+        created: now,
+        updated: now,
+      };
+      rec.portals = this.assignPortals(rec, wanted);
+      const tmpDir = path.join(this.targetsDir, `.creating-${this.random(6).toString('hex')}`);
+      await fs.mkdir(tmpDir, { mode: 0o755 });
+      try {
+        await writeJsonAtomic(path.join(tmpDir, 'target.json'), rec);
+        await fs.rename(tmpDir, this.targetDir(iqn));
+      } catch (e) {
+        await fs.rm(tmpDir, { recursive: true, force: true });
+        const c = errnoCode(e);
+        if (c === 'EEXIST' || c === 'ENOTEMPTY') {
+          throw new ClusterError('ISCSI_ERR_TARGET_EXISTS', `target ${iqn} already exists`);
+        }
+        throw e;
+      }
+      await fsyncDir(this.targetsDir);
+      return rec;
+    });
+  }
+
+  /** `set -t IQN [-a ADDR...] [-u USER|--no-account]`: the target must be stopped. */
+  async setTarget(iqn: string, changes: SetTargetInput): Promise<TargetRecord> {
+    const v = validateIqn(iqn);
+    const wanted = changes.portals === undefined ? undefined : this.parsePortals(changes.portals);
+    const account = changes.account === undefined || changes.account === null ? changes.account : validateUserName(changes.account);
+    return this.withGlobalLock(async () => {
+      if (wanted) await this.checkPortalsFree(wanted, v);
+      if (account) await this.checkAccountExists(account);
+      return this.updateTarget(v, (rec) => {
+        assertStopped(rec, 'changing it');
+        if (wanted) rec.portals = this.assignPortals(rec, wanted);
+        if (account !== undefined) rec.account = account;
+        if (changes.description !== undefined) rec.description = changes.description;
+      });
+    });
+  }
+
+  /**
+   * `delete -t IQN [--force]`: removes the target and all its LUN images.
+   * The target must be stopped; one registered on another node needs force
+   * (source 4.2.6).
+   */
+  async deleteTarget(iqn: string, opts: { force?: boolean } = {}): Promise<void> {
+    const v = validateIqn(iqn);
+    await this.withGlobalLock(() =>
+      this.withTargetLock(v, async () => {
+        const rec = await this.getTarget(v);
+        assertStopped(rec, 'deleting it');
+        if (rec.host !== null && rec.host !== this.hostId && !opts.force) {
+          throw new ClusterError(
+            'ISCSI_ERR_TARGET_REMOTE',
+            `target ${v} is registered on host ${rec.host}, not this one (${this.hostId}): add --force to delete it from here`,
+          );
+        }
+        const grave = path.join(this.targetsDir, `.deleting-${this.random(6).toString('hex')}`);
+        await fs.rename(this.targetDir(v), grave);
+        await fsyncDir(this.targetsDir);
+        await fs.rm(grave, { recursive: true, force: true });
+      }),
+    );
+    await fs.rm(path.join(this.locksDir, `${v}.lock`), { force: true }).catch(() => undefined);
+  }
+
+  // ---- registration / desired state ----------------------------------------
+
+  /** `register -t IQN`: take ownership of an unregistered target (source 4.2.4). */
+  async register(iqn: string): Promise<TargetRecord> {
+    return this.updateTarget(iqn, (rec) => {
+      if (rec.host === this.hostId) return;
+      if (rec.host !== null) {
+        throw new ClusterError(
+          'ISCSI_ERR_ALREADY_REGISTERED',
+          `target ${rec.iqn} is registered on host ${rec.host}: unregister it there first (vstorage-iscsi unregister -t ${rec.iqn})`,
+        );
+      }
+      rec.host = this.hostId;
+      rec.desiredState = 'stopped';
+    });
+  }
+
+  /** `unregister -t IQN`: release a stopped target of this node (source 4.2.4). */
+  async unregister(iqn: string): Promise<TargetRecord> {
+    return this.updateTarget(iqn, (rec) => {
+      if (rec.host === null) {
+        throw new ClusterError('ISCSI_ERR_NOT_REGISTERED', `target ${rec.iqn} is not registered on any host`);
+      }
+      if (rec.host !== this.hostId) {
+        throw new ClusterError('ISCSI_ERR_TARGET_REMOTE', `target ${rec.iqn} is registered on host ${rec.host}, not this one (${this.hostId})`);
+      }
+      assertStopped(rec, 'unregistering it');
+      rec.host = null;
+    });
+  }
+
+  async setDesiredState(iqn: string, state: DesiredState): Promise<TargetRecord> {
+    return this.updateTarget(iqn, (rec) => {
+      rec.desiredState = state;
+    });
+  }
+
+  // ---- LUNs ----------------------------------------------------------------
+
+  private findLun(rec: TargetRecord, id: number): LunRecord {
+    const lun = rec.luns.find((l) => l.id === id);
+    if (!lun) throw new ClusterError('ISCSI_ERR_LUN_NOT_FOUND', `target ${rec.iqn} has no LUN ${id}`);
+    return lun;
+  }
+
+  /**
+   * `lun-add -t IQN -l ID -s SIZE`: creates a sparse image and the LUN with a
+   * new NAA designator and serial. Allowed while the target runs; the daemon
+   * shows it after a reload.
+   */
+  async addLun(iqn: string, input: { id: number | string; sizeBytes: number }): Promise<LunRecord> {
+    const id = parseLunId(input.id);
+    let added: LunRecord | undefined;
+    await this.updateTarget(iqn, async (rec) => {
+      if (rec.luns.some((l) => l.id === id)) {
+        throw new ClusterError('ISCSI_ERR_LUN_EXISTS', `target ${rec.iqn} already has LUN ${id}`);
+      }
+      const file = `lun-${id}.raw`;
+      const final = this.lunPath(rec.iqn, { file });
+      // Build the image under a temporary name; an image left at the final
+      // name by a crash is an orphan (no record names it) and is replaced.
+      const tmp = path.join(this.targetDir(rec.iqn), `.${file}.${this.random(4).toString('hex')}.tmp`);
+      const store = await createRawStore(tmp, input.sizeBytes);
+      try {
+        await store.close();
+        await fs.rename(tmp, final);
+      } catch (e) {
+        await fs.rm(tmp, { force: true }).catch(() => undefined);
+        throw e;
+      }
+      await fsyncDir(this.targetDir(rec.iqn));
+      added = {
+        id,
+        sizeBytes: input.sizeBytes,
+        file,
+        format: 'raw',
+        blockSize: LUN_BLOCK_SIZE,
+        serial: generateSerial(this.random),
+        naa: generateNaa(this.random),
+        online: true,
+        created: this.stamp(),
+      };
+      rec.luns.push(added);
+      rec.luns.sort((a, b) => a.id - b.id);
+    }).catch(async (e) => {
+      // No partial change: an image created for a record that was not written is removed.
+      if (added) await fs.rm(this.lunPath(validateIqn(iqn), added), { force: true }).catch(() => undefined);
+      throw e;
+    });
+    return added!;
+  }
+
+  /** `lun-grow -t IQN -l ID -s SIZE`: the target must be stopped; sizes only grow. */
+  async growLun(iqn: string, idText: number | string, sizeBytes: number): Promise<LunRecord> {
+    const id = parseLunId(idText);
+    let grown: LunRecord | undefined;
+    await this.updateTarget(iqn, async (rec) => {
+      assertStopped(rec, 'growing a LUN');
+      const lun = this.findLun(rec, id);
+      if (sizeBytes <= lun.sizeBytes) {
+        throw new ClusterError(
+          'ISCSI_ERR_SIZE_NOT_LARGER',
+          `new size ${formatSizeM(sizeBytes)} of LUN ${id} is not larger than its current size ${formatSizeM(lun.sizeBytes)}`,
+        );
+      }
+      const file = this.lunPath(rec.iqn, lun);
+      const store = await openRawStore(file);
+      try {
+        await store.resize(sizeBytes);
+      } finally {
+        await store.close();
+      }
+      lun.sizeBytes = sizeBytes;
+      grown = lun;
+    }).catch(async (e) => {
+      if (grown) {
+        // Record not written: shrink the image back (the target is stopped, nothing wrote past the old end).
+        const rec = await this.getTarget(iqn).catch(() => undefined);
+        const old = rec?.luns.find((l) => l.id === id);
+        if (rec && old) await fs.truncate(this.lunPath(rec.iqn, old), old.sizeBytes).catch(() => undefined);
+      }
+      throw e;
+    });
+    return grown!;
+  }
+
+  /** `lun-delete -t IQN -l ID`: the target must be stopped; the image is removed. */
+  async deleteLun(iqn: string, idText: number | string): Promise<void> {
+    const id = parseLunId(idText);
+    let removed: LunRecord | undefined;
+    const rec = await this.updateTarget(iqn, (r) => {
+      assertStopped(r, 'deleting a LUN');
+      removed = this.findLun(r, id);
+      r.luns = r.luns.filter((l) => l.id !== id);
+    });
+    if (removed) await fs.rm(this.lunPath(rec.iqn, removed), { force: true });
+  }
+
+  /** Bytes allocated by a LUN's image (source 4.2.3 "Used"). */
+  async lunUsedBytes(iqn: string, lun: LunRecord): Promise<number> {
+    try {
+      return (await fs.stat(this.lunPath(iqn, lun))).blocks * 512;
+    } catch (e) {
+      if (errnoCode(e) === 'ENOENT') return 0;
+      throw e;
+    }
+  }
+
+  // ---- accounts ------------------------------------------------------------
+
+  async listAccounts(): Promise<string[]> {
+    const names = await fs.readdir(this.accountsDir);
+    return names
+      .filter((n) => n.endsWith('.json') && !n.startsWith('.'))
+      .map((n) => n.slice(0, -5))
+      .sort();
+  }
+
+  async getAccount(user: string): Promise<AccountRecord> {
+    validateUserName(user);
+    const file = this.accountFile(user);
+    try {
+      return parseAccountRecord(await fs.readFile(file, 'utf8'), file);
+    } catch (e) {
+      if (errnoCode(e) === 'ENOENT') {
+        throw new ClusterError('ISCSI_ERR_ACCOUNT_NOT_FOUND', `CHAP account ${user} does not exist (create it with vstorage-iscsi account-create -u ${user})`);
+      }
+      throw e;
+    }
+  }
+
+  readAccountSync(user: string): AccountRecord {
+    const file = this.accountFile(validateUserName(user));
+    try {
+      return parseAccountRecord(readFileSync(file, 'utf8'), file);
+    } catch (e) {
+      if (errnoCode(e) === 'ENOENT') throw new ClusterError('ISCSI_ERR_ACCOUNT_NOT_FOUND', `CHAP account ${user} does not exist`);
+      throw e;
+    }
+  }
+
+  async createAccount(user: string, secret: string): Promise<AccountRecord> {
+    validateUserName(user);
+    validateChapSecret(secret);
+    return this.withGlobalLock(async () => {
+      const now = this.stamp();
+      const rec: AccountRecord = { version: RECORD_VERSION, user, secret, created: now, updated: now };
+      try {
+        await writeJsonAtomic(this.accountFile(user), rec, { mode: 0o600, noClobber: true });
+      } catch (e) {
+        if (errnoCode(e) === 'EEXIST') throw new ClusterError('ISCSI_ERR_ACCOUNT_EXISTS', `CHAP account ${user} already exists (change its password with account-set)`);
+        throw e;
+      }
+      return rec;
+    });
+  }
+
+  /** `account-set`: new logins use the new secret at once (auth() reads the store per login). */
+  async setAccountSecret(user: string, secret: string): Promise<AccountRecord> {
+    validateUserName(user);
+    validateChapSecret(secret);
+    return this.withGlobalLock(async () => {
+      const rec = await this.getAccount(user);
+      rec.secret = secret;
+      rec.updated = this.stamp();
+      await writeJsonAtomic(this.accountFile(user), rec, { mode: 0o600 });
+      return rec;
+    });
+  }
+
+  async deleteAccount(user: string): Promise<void> {
+    validateUserName(user);
+    await this.withGlobalLock(async () => {
+      await this.getAccount(user);
+      const users = await this.targetsUsingAccount(user);
+      if (users.length > 0) {
+        throw new ClusterError('ISCSI_ERR_ACCOUNT_IN_USE', `CHAP account ${user} is used by ${users.join(', ')}`);
+      }
+      await fs.rm(this.accountFile(user));
+      await fsyncDir(this.accountsDir);
+    });
+  }
+
+  async targetsUsingAccount(user: string): Promise<string[]> {
+    return (await this.listTargets()).filter((t) => t.account === user).map((t) => t.iqn);
+  }
+
+  // ---- helpers -------------------------------------------------------------
+
+  private async exists(p: string): Promise<boolean> {
+    try {
+      await fs.stat(p);
+      return true;
+    } catch (e) {
+      if (errnoCode(e) === 'ENOENT') return false;
+      throw e;
+    }
+  }
+
+  /** Synchronous existence check of ISCSI_ROOT (for status displays). */
+  rootReachable(): boolean {
+    try {
+      return statSync(this.root).isDirectory();
+    } catch {
+      return false;
+    }
+  }
+}

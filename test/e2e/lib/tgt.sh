@@ -13,8 +13,9 @@
 #
 # Isolation from a system tgtd: tgtd and tgtadm talk over a UNIX socket named
 # "$TGT_IPC_SOCKET.<control port>" (default /var/run/tgtd/socket.0). We point
-# TGT_IPC_SOCKET into a private directory and use the first portal port as
-# the control port, so neither the socket nor the iSCSI port can collide.
+# TGT_IPC_SOCKET into a private directory (and derive the control port, which
+# tgtd limits to a small number, from the first portal port), so neither the
+# socket nor the iSCSI port can collide with a system tgtd or another run.
 # The "control port" is only a socket-name suffix, not a TCP port.
 # `tgtd --iscsi portal=127.0.0.1:PORT` listens on that address only (without
 # it tgtd listens on 0.0.0.0:3260 and [::]:3260); further portals are added
@@ -58,7 +59,8 @@ start_tgt() {
     TGT_DIR=$(mktemp -d "${TMPDIR:-/tmp}/e2e-tgt.XXXXXX") || return 1
     TGT_LOG="$TGT_DIR/tgtd.log"
     TGT_PORTS=("${ports[@]}")
-    _TGT_CTL=${ports[0]}
+    # -C accepts a small number; the socket directory is private anyway.
+    _TGT_CTL=$(( ports[0] % 30000 + 1 ))
 
     TGT_IPC_SOCKET="$TGT_DIR/socket" tgtd -f -C "$_TGT_CTL" \
         --iscsi "portal=$E2E_HOST:${ports[0]}" >"$TGT_LOG" 2>&1 </dev/null &

@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# Start / stop OUR daemon (vstorage-iscsid) with one target and one LUN, on
+# loopback only, with a private ISCSI_ROOT in /dev/shm.
+#
+# As a library:
+#   source test/e2e/lib/ourd.sh
+#   start_ourd 3261 3262          # 1+ portal ports; LUN size $OURD_LUN_SIZE
+#   ... use "${OURD_URLS[@]}"     # iscsi://127.0.0.1:3261/$OURD_IQN/1, ...
+#   stop_ourd
+#
+# As a command (manual debugging; stays up until Ctrl-C):
+#   test/e2e/lib/ourd.sh run 3261 [3262...]
+#
+# Contract with the daemon and CLI (DESIGN.md; seeds/003 chapter 4.2):
+#   npm run build
+#   ISCSI_ROOT=R ISCSI_RUN_DIR=U ISCSI_STATE_DIR=S node dist/src/daemon/main.js &
+#   node dist/tools/cli/main.js create -n NAME -a 127.0.0.1:P1 [-a 127.0.0.1:P2]
+#        -> prints "IQN: iqn.2014-04.com.vstorage:NAME"
+#   node dist/tools/cli/main.js lun-add -t IQN -l 1 -s SIZE
+#   node dist/tools/cli/main.js start -t IQN
+#   (stop: node dist/tools/cli/main.js stop -t IQN; then SIGTERM the daemon)
+#
+# Outputs (globals): OURD_PID OURD_IQN OURD_URLS[] OURD_PORTS[] OURD_DIR
+#                    OURD_ROOT (= ISCSI_ROOT) OURD_LOG (daemon stdout+stderr)
+# Settings (env):    OURD_NAME (default e2e)   OURD_LUN_SIZE (default 1G)
+#                    OURD_NO_BUILD=1 (skip `npm run build`)
+#                    OURD_START_TIMEOUT (s, default 30)
+#                    OURD_NODE (node binary, default node)
+#                    OURD_DAEMON_ARGS (extra daemon args, word-split)
+
+_OURD_SH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=common.sh
+source "$_OURD_SH_DIR/common.sh"
+
+OURD_PID=""
+OURD_DIR=""
+OURD_ROOT=""
+OURD_LOG=""
+OURD_IQN=""
+OURD_URLS=()
+OURD_PORTS=()
+OURD_DAEMON_JS="$E2E_REPO_ROOT/dist/src/daemon/main.js"
+OURD_CLI_JS="$E2E_REPO_ROOT/dist/tools/cli/main.js"
+
+_ourd_env() {
+    env ISCSI_ROOT="$OURD_DIR/root" ISCSI_RUN_DIR="$OURD_DIR/run" \
+        ISCSI_STATE_DIR="$OURD_DIR/state" "$@"
+}
+
+# ourd_cli ARGS... : run the project CLI against the daemon started here.
+ourd_cli() {
+    _ourd_env timeout 60 "${OURD_NODE:-node}" "$OURD_CLI_JS" "$@"
+}
+
+# ourd_build : `npm run build` unless OURD_NO_BUILD=1 (or already done once
+# in this shell). Output goes to $1 (a log file).
+ourd_build() {
+    local log=$1
+    [[ -n "${OURD_NO_BUILD:-}" || -n "${_OURD_BUILT:-}" ]] && return 0
+    e2e_log "building the project (npm run build)"
+    if ! (cd "$E2E_REPO_ROOT" && npm run build) >"$log" 2>&1; then
+        e2e_err "npm run build failed; last lines of $log:"; tail -n 20 "$log" >&2
+        return 1
+    fi
+    _OURD_BUILT=1
+}
+
+# start_ourd PORT [PORT...]
+start_ourd() {
+    local ports=("$@") p f timeout=${OURD_START_TIMEOUT:-30} i out
+    local name=${OURD_NAME:-e2e} size=${OURD_LUN_SIZE:-1G}
+    if [[ -n "$OURD_PID" ]]; then e2e_err "start_ourd: already running (pid $OURD_PID)"; return 1; fi
+    if (( ${#ports[@]} == 0 )); then e2e_err "usage: start_ourd PORT [PORT...]"; return 1; fi
+    for p in "${ports[@]}"; do
+        if e2e_port_in_use "$p"; then e2e_err "start_ourd: port $p already in use"; return 1; fi
+    done
+    e2e_need_cmd "${OURD_NODE:-node}" || return 1
+
+    OURD_DIR=$(e2e_tmpdir ourd) || return 1
+    OURD_ROOT="$OURD_DIR/root"
+    OURD_LOG="$OURD_DIR/daemon.log"
+    OURD_PORTS=("${ports[@]}")
+    mkdir -p "$OURD_DIR/root" "$OURD_DIR/run" "$OURD_DIR/state"
+
+    ourd_build "$OURD_DIR/build.log" || { stop_ourd; return 1; }
+    for f in "$OURD_DAEMON_JS" "$OURD_CLI_JS"; do
+        [[ -f "$f" ]] || { e2e_err "start_ourd: $f missing after build"; stop_ourd; return 1; }
+    done
+
+    # shellcheck disable=SC2086
+    _ourd_env "${OURD_NODE:-node}" "$OURD_DAEMON_JS" ${OURD_DAEMON_ARGS:-} \
+        >"$OURD_LOG" 2>&1 </dev/null &
+    OURD_PID=$!
+
+    # Ready when the CLI can talk to it: poll `list` (read-only) until it
+    # succeeds, the daemon dies, or the timeout passes.
+    local ready=0
+    for (( i = 0; i < timeout * 5; i++ )); do
+        if ! kill -0 "$OURD_PID" 2>/dev/null; then break; fi
+        if ourd_cli list >/dev/null 2>&1; then ready=1; break; fi
+        sleep 0.2
+    done
+    if (( ! ready )); then
+        if kill -0 "$OURD_PID" 2>/dev/null; then
+            e2e_err "our daemon (pid $OURD_PID) did not answer 'list' within ${timeout}s"
+        else
+            e2e_err "our daemon exited during startup"
+        fi
+        e2e_err "last lines of $OURD_LOG:"; tail -n 30 "$OURD_LOG" >&2
+        stop_ourd; return 1
+    fi
+
+    local aargs=()
+    for p in "${ports[@]}"; do aargs+=(-a "$E2E_HOST:$p"); done
+    if ! out=$(ourd_cli create -n "$name" "${aargs[@]}" 2>&1); then
+        e2e_err "cli create failed: $out"; stop_ourd; return 1
+    fi
+    OURD_IQN=$(sed -n 's/^[[:space:]]*IQN:[[:space:]]*\(iqn\.[^[:space:]]*\).*/\1/p' <<<"$out" | head -n 1)
+    [[ -n "$OURD_IQN" ]] || OURD_IQN=$(grep -o 'iqn\.[^[:space:]]*' <<<"$out" | head -n 1)
+    [[ -n "$OURD_IQN" ]] || OURD_IQN="iqn.2014-04.com.vstorage:$name"
+    if ! out=$(ourd_cli lun-add -t "$OURD_IQN" -l 1 -s "$size" 2>&1); then
+        e2e_err "cli lun-add failed: $out"; stop_ourd; return 1
+    fi
+    if ! out=$(ourd_cli start -t "$OURD_IQN" 2>&1); then
+        e2e_err "cli start failed: $out"; stop_ourd; return 1
+    fi
+    OURD_URLS=()
+    for p in "${ports[@]}"; do
+        if ! e2e_wait_port "$p" "$timeout" "$OURD_PID"; then
+            e2e_err "our daemon is not listening on $E2E_HOST:$p"
+            e2e_err "last lines of $OURD_LOG:"; tail -n 30 "$OURD_LOG" >&2
+            stop_ourd; return 1
+        fi
+        OURD_URLS+=("iscsi://$E2E_HOST:$p/$OURD_IQN/1")
+    done
+    e2e_log "our daemon pid $OURD_PID serving $OURD_IQN LUN 1 ($size) on port(s) ${ports[*]}, ISCSI_ROOT=$OURD_ROOT"
+}
+
+# stop_ourd : stop the target, then the daemon (TERM, then KILL after 10 s).
+# Safe to call when nothing runs.
+stop_ourd() {
+    [[ -z "$OURD_PID" && -z "$OURD_DIR" ]] && return 0
+    if [[ -n "$OURD_PID" ]] && kill -0 "$OURD_PID" 2>/dev/null; then
+        if [[ -n "$OURD_IQN" ]]; then
+            _ourd_env timeout 10 "${OURD_NODE:-node}" "$OURD_CLI_JS" stop -t "$OURD_IQN" >/dev/null 2>&1 || true
+        fi
+        e2e_kill "$OURD_PID" 10
+    elif [[ -n "$OURD_PID" ]]; then
+        wait "$OURD_PID" 2>/dev/null || true
+    fi
+    if [[ -n "$OURD_DIR" ]]; then
+        if [[ -n "${E2E_LOG_DIR:-}" && -f "$OURD_LOG" ]]; then
+            mkdir -p "$E2E_LOG_DIR" && cp "$OURD_LOG" "$E2E_LOG_DIR/ourd.log" 2>/dev/null
+        fi
+        [[ -n "${E2E_KEEP:-}" ]] || rm -rf "$OURD_DIR"
+    fi
+    OURD_PID=""; OURD_DIR=""; OURD_ROOT=""; OURD_IQN=""; OURD_URLS=(); OURD_PORTS=()
+}
+
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+    set -euo pipefail
+    case "${1:-}" in
+        run)
+            shift
+            trap stop_ourd EXIT
+            trap 'exit 130' INT TERM
+            start_ourd "$@"
+            printf '%s\n' "${OURD_URLS[@]}"
+            e2e_log "our daemon running; Ctrl-C to stop"
+            wait "$OURD_PID" || true
+            ;;
+        *)
+            echo "usage: $0 run PORT [PORT...]" >&2; exit 2 ;;
+    esac
+fi

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# libiscsi conformance run against OUR daemon, checked against
+# expectations.txt. Builds the project, starts the daemon with a private
+# ISCSI_ROOT in /dev/shm, one target on two loopback portals, a 1 GiB LUN,
+# runs run.sh, stops the daemon.
+#
+#   test/e2e/libiscsi/run-ours.sh [run.sh options, e.g. -t ALL.Read10]
+# Env: OURD_LUN_SIZE (default 1G), OURD_NO_BUILD=1, E2E_LOG_DIR,
+#      LIBISCSI_TIMEOUT, LIBISCSI_ARGS
+set -uo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+source "$HERE/../lib/ourd.sh"
+
+export E2E_LOG_DIR=${E2E_LOG_DIR:-$(e2e_log_dir libiscsi-ours)}
+trap stop_ourd EXIT
+trap 'exit 130' INT TERM
+
+mapfile -t ports < <(e2e_free_ports 2) || exit 2
+start_ourd "${ports[@]}" || { e2e_err "our daemon did not start; logs in $E2E_LOG_DIR"; exit 2; }
+"$HERE/run.sh" -e "$HERE/expectations.txt" -o "$E2E_LOG_DIR" "$@" "${OURD_URLS[@]}"

@@ -84,7 +84,7 @@ start_ourd() {
 
     ourd_build "$OURD_DIR/build.log" || { stop_ourd; return 1; }
     for f in "$OURD_DAEMON_JS" "$OURD_CLI_JS"; do
-        [[ -f "$f" ]] || { e2e_err "start_ourd: $f missing after build"; stop_ourd; return 1; }
+        [[ -f "$f" ]] || { e2e_err "start_ourd: $f missing (build failed or OURD_NO_BUILD set without a build)"; stop_ourd; return 1; }
     done
 
     # shellcheck disable=SC2086

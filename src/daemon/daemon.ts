@@ -1,0 +1,377 @@
+/**
+ * vstorage-iscsid core: turns ISCSI_ROOT records into running targets on this
+ * node (DESIGN.md §3, §4) and answers the control API (control-protocol.ts).
+ *
+ * - Starts targets registered to this host whose desired state is running.
+ * - start/stop/reload hold the target's record lock while they open LUN
+ *   images and start or stop the engine, and record the desired state, so
+ *   CLI changes (lun-grow, set, delete) never interleave with them.
+ * - auth() reads the target's account and the account's secret from the
+ *   store at every login, so `account-set` and `set -u` apply to the next
+ *   login without a restart. If the account cannot be read, logins are
+ *   refused (fail closed) rather than let in without CHAP.
+ */
+import { randomBytes } from 'node:crypto';
+import type { AuthPolicy, EngineOptions, SessionInfo, TargetDefinition, TargetEngine } from '../target/engine-api.js';
+import type { BlockStore } from '../lun/block-store.js';
+import { openStore } from '../lun/open-store.js';
+import { ClusterError } from '../cluster/errors.js';
+import type { IscsiConfig } from '../cluster/config.js';
+import type { ClusterStore } from '../cluster/store.js';
+import type { TargetRecord } from '../cluster/records.js';
+import { validateIqn } from '../cluster/validate.js';
+import type { Logger } from './log.js';
+import { CONTROL_PROTOCOL_VERSION, type ControlError, type ControlResponse, type TargetStatus } from './control-protocol.js';
+
+export type EngineFactory = (opts: EngineOptions) => TargetEngine;
+
+export interface DaemonOptions {
+  config: IscsiConfig;
+  store: ClusterStore;
+  engineFactory: EngineFactory;
+  log: Logger;
+  /** Opens a LUN image (tests inject fakes). */
+  openStore?: (path: string, format: string) => Promise<BlockStore>;
+}
+
+interface RunningTarget {
+  stores: BlockStore[];
+  luns: number[];
+}
+
+export function toControlError(e: unknown): ControlError {
+  if (e && typeof e === 'object') {
+    const code = (e as { code?: unknown }).code;
+    const message = (e as { message?: unknown }).message;
+    return {
+      code: typeof code === 'string' ? code : 'ISCSI_ERR_INTERNAL',
+      message: typeof message === 'string' ? message : String(e),
+    };
+  }
+  return { code: 'ISCSI_ERR_INTERNAL', message: String(e) };
+}
+
+async function closeAll(stores: BlockStore[], log: Logger): Promise<void> {
+  for (const s of stores) {
+    await s.close().catch((e: unknown) => log.warn('closing a LUN image failed', { error: e }));
+  }
+}
+
+export class Daemon {
+  readonly engine: TargetEngine;
+  readonly hostId: string;
+  private readonly store: ClusterStore;
+  private readonly config: IscsiConfig;
+  private readonly log: Logger;
+  private readonly open: (path: string, format: string) => Promise<BlockStore>;
+  private readonly running = new Map<string, RunningTarget>();
+  private readonly failed = new Map<string, ControlError>();
+  private readonly queues = new Map<string, Promise<unknown>>();
+  /** Last account binding read per target, used if the record is briefly unreadable. */
+  private readonly lastAccount = new Map<string, string | null>();
+  private closing = false;
+
+  constructor(opts: DaemonOptions) {
+    this.store = opts.store;
+    this.config = opts.config;
+    this.log = opts.log;
+    this.hostId = opts.store.hostId;
+    this.open = opts.openStore ?? openStore;
+    this.engine = opts.engineFactory({
+      discoveryAuth: () => this.discoveryAuth(),
+      log: (level, msg, ctx) => this.log.log(level, msg, ctx),
+    });
+  }
+
+  // ---- authentication --------------------------------------------------------
+
+  private accountPolicy(user: string, ctx: Record<string, unknown>): AuthPolicy {
+    try {
+      const a = this.store.readAccountSync(user);
+      return { chap: { user: a.user, secret: a.secret } };
+    } catch (e) {
+      // Fail closed: a secret nobody knows refuses every login.
+      this.log.error('cannot read CHAP account; refusing logins', { ...ctx, account: user, error: e });
+      return { chap: { user, secret: randomBytes(32).toString('hex') } };
+    }
+  }
+
+  /** Called by the engine at each login to the target (engine-api.ts TargetDefinition.auth). */
+  authFor(iqn: string): AuthPolicy {
+    let account: string | null;
+    try {
+      account = this.store.readTargetSync(iqn).account;
+      this.lastAccount.set(iqn, account);
+    } catch (e) {
+      const last = this.lastAccount.get(iqn);
+      this.log.warn('cannot read target record at login; using the last known account', { target: iqn, error: e });
+      if (last === undefined) return { chap: { user: 'unknown', secret: randomBytes(32).toString('hex') } };
+      account = last;
+    }
+    if (account === null) return {};
+    return this.accountPolicy(account, { target: iqn });
+  }
+
+  /** SendTargets discovery sessions (RFC 7143 §12.1): ISCSI_DISCOVERY_ACCOUNT or none. */
+  discoveryAuth(): AuthPolicy {
+    const user = this.config.discoveryAccount;
+    if (!user) return {};
+    return this.accountPolicy(user, { discovery: true });
+  }
+
+  // ---- target lifecycle ------------------------------------------------------
+
+  /** One operation at a time per target. */
+  private serial<T>(iqn: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.queues.get(iqn) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.queues.set(iqn, tail);
+    void tail.then(() => {
+      if (this.queues.get(iqn) === tail) this.queues.delete(iqn);
+    });
+    return run;
+  }
+
+  buildDefinition(rec: TargetRecord, stores: BlockStore[]): TargetDefinition {
+    const def: TargetDefinition = {
+      iqn: rec.iqn,
+      portals: rec.portals.map((p) => ({
+        address: p.address,
+        port: p.port,
+        tpgt: p.tpgt,
+        relativePortId: p.relativePortId,
+        portGroupId: p.portGroupId,
+      })),
+      luns: rec.luns.map((l, i) => ({
+        id: l.id,
+        store: stores[i]!,
+        blockSize: l.blockSize,
+        serial: l.serial,
+        naa: l.naa,
+        online: l.online,
+      })),
+      auth: () => this.authFor(rec.iqn),
+    };
+    if (rec.description) def.alias = rec.description;
+    return def;
+  }
+
+  /** Open the images and start the engine; caller holds the record lock. */
+  private async bringUp(rec: TargetRecord): Promise<RunningTarget> {
+    const stores: BlockStore[] = [];
+    try {
+      for (const l of rec.luns) {
+        const s = await this.open(this.store.lunPath(rec.iqn, l), l.format);
+        if (s.sizeBytes !== l.sizeBytes) {
+          this.log.warn('LUN image size differs from its record; serving the image size', {
+            target: rec.iqn,
+            lun: l.id,
+            record: l.sizeBytes,
+            image: s.sizeBytes,
+          });
+        }
+        stores.push(s);
+      }
+      this.lastAccount.set(rec.iqn, rec.account);
+      await this.engine.startTarget(this.buildDefinition(rec, stores));
+    } catch (e) {
+      await closeAll(stores, this.log);
+      throw e;
+    }
+    return { stores, luns: rec.luns.map((l) => l.id) };
+  }
+
+  private async tearDown(iqn: string): Promise<void> {
+    if (this.engine.isRunning(iqn)) await this.engine.stopTarget(iqn, { force: true });
+    const r = this.running.get(iqn);
+    this.running.delete(iqn);
+    if (r) await closeAll(r.stores, this.log);
+  }
+
+  private checkOwned(rec: TargetRecord): void {
+    if (rec.host === null) {
+      throw new ClusterError(
+        'ISCSI_ERR_NOT_REGISTERED',
+        `target ${rec.iqn} is not registered on any host: register it here first (vstorage-iscsi register -t ${rec.iqn})`,
+      );
+    }
+    if (rec.host !== this.hostId) {
+      throw new ClusterError('ISCSI_ERR_TARGET_REMOTE', `target ${rec.iqn} is registered on host ${rec.host}, not this one (${this.hostId})`);
+    }
+  }
+
+  async startTarget(iqnIn: string): Promise<{ alreadyRunning: boolean }> {
+    const iqn = validateIqn(iqnIn);
+    return this.serial(iqn, async () => {
+      if (this.closing) throw new ClusterError('ISCSI_ERR_DAEMON_UNAVAILABLE', 'vstorage-iscsid is shutting down');
+      if (this.engine.isRunning(iqn)) return { alreadyRunning: true };
+      let up: RunningTarget | undefined;
+      try {
+        await this.store.updateTarget(iqn, async (rec) => {
+          this.checkOwned(rec);
+          up = await this.bringUp(rec);
+          rec.desiredState = 'running';
+        });
+      } catch (e) {
+        // Started but the desired state could not be recorded: undo.
+        if (up) {
+          await this.engine.stopTarget(iqn, { force: true }).catch(() => undefined);
+          await closeAll(up.stores, this.log);
+        }
+        throw e;
+      }
+      this.running.set(iqn, up!);
+      this.failed.delete(iqn);
+      this.log.info('target started', { target: iqn, luns: up!.luns.join(',') || 'none' });
+      return { alreadyRunning: false };
+    });
+  }
+
+  /**
+   * Without force, refuses while sessions exist (error ISCSI_ERR_SESSIONS_ACTIVE
+   * with details.sessions), as `vstorage-iscsi stop` prints (source 4.2.5).
+   */
+  async stopTarget(iqnIn: string, force: boolean): Promise<{ wasRunning: boolean }> {
+    const iqn = validateIqn(iqnIn);
+    return this.serial(iqn, async () => {
+      const wasRunning = this.engine.isRunning(iqn);
+      try {
+        await this.store.updateTarget(iqn, async (rec) => {
+          if (wasRunning) {
+            const r = await this.engine.stopTarget(iqn, { force });
+            if (!r.stopped) throw this.sessionsActive(iqn, r.sessions);
+          }
+          if (rec.host === this.hostId) rec.desiredState = 'stopped';
+        });
+      } catch (e) {
+        // A record that vanished must not keep the target running here.
+        if (e instanceof ClusterError && e.code === 'ISCSI_ERR_TARGET_NOT_FOUND' && wasRunning) {
+          const r = await this.engine.stopTarget(iqn, { force });
+          if (!r.stopped) throw this.sessionsActive(iqn, r.sessions);
+        } else if (this.engine.isRunning(iqn)) {
+          throw e;
+        } else {
+          await this.tearDown(iqn);
+          throw e;
+        }
+      }
+      await this.tearDown(iqn);
+      this.failed.delete(iqn);
+      if (wasRunning) this.log.info('target stopped', { target: iqn, force });
+      return { wasRunning };
+    });
+  }
+
+  /** Restart a running target with its current record (new LUNs, portals). */
+  async reloadTarget(iqnIn: string, force: boolean): Promise<{ reloaded: boolean }> {
+    const iqn = validateIqn(iqnIn);
+    return this.serial(iqn, async () => {
+      if (!this.engine.isRunning(iqn)) return { reloaded: false };
+      const sessions = this.engine.sessions(iqn);
+      if (sessions.length > 0 && !force) throw this.sessionsActive(iqn, sessions);
+      await this.store.updateTarget(iqn, async (rec) => {
+        this.checkOwned(rec);
+        await this.tearDown(iqn);
+        try {
+          this.running.set(iqn, await this.bringUp(rec));
+        } catch (e) {
+          this.failed.set(iqn, toControlError(e));
+          throw e;
+        }
+      });
+      this.log.info('target reloaded', { target: iqn });
+      return { reloaded: true };
+    });
+  }
+
+  private sessionsActive(iqn: string, sessions: SessionInfo[]): ClusterError {
+    return new ClusterError('ISCSI_ERR_SESSIONS_ACTIVE', `initiators still connected to ${iqn}`, { sessions });
+  }
+
+  /** Start every target registered here whose desired state is running. */
+  async startRegisteredTargets(): Promise<void> {
+    for (const t of await this.store.listTargets()) {
+      if (t.host !== this.hostId || t.desiredState !== 'running') continue;
+      try {
+        await this.startTarget(t.iqn);
+      } catch (e) {
+        this.failed.set(t.iqn, toControlError(e));
+        this.log.error('cannot start target', { target: t.iqn, error: e });
+      }
+    }
+  }
+
+  status(iqnIn?: string): TargetStatus[] {
+    const one = (iqn: string): TargetStatus => {
+      const running = this.engine.isRunning(iqn);
+      const st: TargetStatus = {
+        iqn,
+        running,
+        sessions: running ? this.engine.sessions(iqn) : [],
+        luns: this.running.get(iqn)?.luns ?? [],
+      };
+      const f = this.failed.get(iqn);
+      if (f && !running) st.error = f;
+      return st;
+    };
+    if (iqnIn !== undefined) return [one(validateIqn(iqnIn))];
+    const all = new Set<string>([...this.running.keys(), ...this.failed.keys()]);
+    return [...all].sort().map(one);
+  }
+
+  // ---- control API -----------------------------------------------------------
+
+  async handle(req: unknown): Promise<ControlResponse> {
+    const id = req && typeof req === 'object' ? (req as { id?: unknown }).id : undefined;
+    const base = id === undefined ? {} : { id };
+    try {
+      if (!req || typeof req !== 'object') throw new ClusterError('ISCSI_ERR_BAD_REQUEST', 'request must be a JSON object');
+      const r = req as { op?: unknown; iqn?: unknown; force?: unknown };
+      const iqn = (): string => {
+        if (typeof r.iqn !== 'string') throw new ClusterError('ISCSI_ERR_BAD_REQUEST', `op ${String(r.op)} needs "iqn"`);
+        return r.iqn;
+      };
+      const force = r.force === true;
+      switch (r.op) {
+        case 'ping':
+          return { ...base, ok: true, hostId: this.hostId, pid: process.pid, protocol: CONTROL_PROTOCOL_VERSION };
+        case 'status':
+          return {
+            ...base,
+            ok: true,
+            hostId: this.hostId,
+            pid: process.pid,
+            targets: this.status(typeof r.iqn === 'string' ? r.iqn : undefined),
+          };
+        case 'start':
+          return { ...base, ok: true, iqn: validateIqn(iqn()), ...(await this.startTarget(iqn())) };
+        case 'stop':
+          return { ...base, ok: true, iqn: validateIqn(iqn()), ...(await this.stopTarget(iqn(), force)) };
+        case 'reload':
+          return { ...base, ok: true, iqn: validateIqn(iqn()), ...(await this.reloadTarget(iqn(), force)) };
+        default:
+          throw new ClusterError('ISCSI_ERR_BAD_REQUEST', `unknown op ${JSON.stringify(r.op)}`);
+      }
+    } catch (e) {
+      const error = toControlError(e);
+      const res: ControlResponse = { ...base, ok: false, error };
+      if (e instanceof ClusterError && Array.isArray(e.details?.sessions)) res.sessions = e.details.sessions as SessionInfo[];
+      if (error.code === 'ISCSI_ERR_INTERNAL' || !error.code.startsWith('ISCSI_ERR_')) {
+        this.log.error('control request failed', { op: (req as { op?: unknown })?.op, error: e });
+      }
+      return res;
+    }
+  }
+
+  /** SIGTERM: stop everything; desired states stay as recorded for the next start. */
+  async close(): Promise<void> {
+    this.closing = true;
+    await Promise.all([...this.queues.values()]);
+    await this.engine.close();
+    for (const [iqn, r] of this.running) {
+      await closeAll(r.stores, this.log);
+      this.running.delete(iqn);
+    }
+  }
+}

@@ -1,0 +1,54 @@
+/** A TargetEngine stand-in for daemon and CLI tests. */
+import type { EngineOptions, SessionInfo, StopResult, TargetDefinition, TargetEngine } from '../../src/target/engine-api.js';
+
+export class FakeEngine implements TargetEngine {
+  readonly defs = new Map<string, TargetDefinition>();
+  readonly fakeSessions = new Map<string, SessionInfo[]>();
+  readonly calls: string[] = [];
+  closed = false;
+  /** Make the next startTarget fail with this error. */
+  failNextStart: Error | undefined;
+
+  constructor(readonly opts: EngineOptions) {}
+
+  async startTarget(def: TargetDefinition): Promise<void> {
+    this.calls.push(`start ${def.iqn}`);
+    if (this.failNextStart) {
+      const e = this.failNextStart;
+      this.failNextStart = undefined;
+      throw e;
+    }
+    if (this.defs.has(def.iqn)) throw new Error(`already running: ${def.iqn}`);
+    this.defs.set(def.iqn, def);
+  }
+
+  async stopTarget(iqn: string, opts: { force: boolean }): Promise<StopResult> {
+    this.calls.push(`stop ${iqn}${opts.force ? ' force' : ''}`);
+    const sessions = this.sessions(iqn);
+    if (sessions.length > 0 && !opts.force) return { stopped: false, sessions };
+    this.defs.delete(iqn);
+    this.fakeSessions.delete(iqn);
+    return { stopped: true, sessions };
+  }
+
+  isRunning(iqn: string): boolean {
+    return this.defs.has(iqn);
+  }
+
+  sessions(iqn?: string): SessionInfo[] {
+    if (iqn !== undefined) return this.fakeSessions.get(iqn) ?? [];
+    return [...this.fakeSessions.values()].flat();
+  }
+
+  addSession(iqn: string, initiatorName: string, initiatorAddress: string): void {
+    const list = this.fakeSessions.get(iqn) ?? [];
+    list.push({ targetIqn: iqn, initiatorName, initiatorAddress, isid: '400001370000', tsih: list.length + 1, portal: '127.0.0.1:3260' });
+    this.fakeSessions.set(iqn, list);
+  }
+
+  async close(): Promise<void> {
+    this.calls.push('close');
+    this.closed = true;
+    this.defs.clear();
+  }
+}

@@ -116,15 +116,24 @@ QEMU=(qemu-system-x86_64 -accel tcg -cpu max -smp "$CPUS" -m "$MEM"
       "${NET[@]+"${NET[@]}"}" "${EXTRA[@]+"${EXTRA[@]}"}")
 echo "[run-vm] log: $LOG" >&2
 START=$(date +%s.%N)
-set +e
+# qemu runs in the background (under `timeout`, same process group) so that
+# the EXIT trap can stop it if this script is interrupted.
 if [ "$QUIET" = 1 ]; then
-  timeout -k 10 "$TIMEOUT" "${QEMU[@]}" </dev/null >"$LOG" 2>&1
-  QRC=$?
+  exec {OUTFD}>"$LOG"
+  TEEPID=""
 else
-  timeout -k 10 "$TIMEOUT" "${QEMU[@]}" </dev/null 2>&1 | tee "$LOG"
-  QRC=${PIPESTATUS[0]}
+  exec {OUTFD}> >(tee "$LOG")
+  TEEPID=$!
 fi
+timeout --foreground -k 10 "$TIMEOUT" "${QEMU[@]}" </dev/null >&"$OUTFD" 2>&1 &
+QPID=$!
+set +e
+wait "$QPID"
+QRC=$?
 set -e
+QPID=""
+exec {OUTFD}>&-
+[ -z "$TEEPID" ] || wait "$TEEPID" 2>/dev/null || true
 END=$(date +%s.%N)
 ELAPSED=$(awk -v a="$START" -v b="$END" 'BEGIN{printf "%.1f", b-a}')
 

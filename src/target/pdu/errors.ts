@@ -30,12 +30,21 @@ export class PduFormatError extends Error {
   readonly rejectReason: RejectReason;
   /** Opcode of the offending PDU, when known. */
   readonly opcode: number | undefined;
+  /**
+   * RFC 7143 §7.7: a "format error" (illegal or inconsistent header field
+   * contents other than the opcode, e.g. a malformed AHS). The RFC requires
+   * the receiver to terminate the connection(s) rather than Reject. The
+   * receiver still reports it through `onBadPdu` because framing is intact;
+   * the connection decides.
+   */
+  readonly formatError: boolean;
 
   constructor(code: PduErrorCode, message: string, rejectReason: RejectReason, opcode?: number) {
     super(message);
     this.code = code;
     this.rejectReason = rejectReason;
     this.opcode = opcode;
+    this.formatError = code === 'ISCSI_ERR_BAD_AHS' || code === 'ISCSI_ERR_BAD_LENGTH';
   }
 
   /** Alias of `rejectReason`. */

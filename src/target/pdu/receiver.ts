@@ -18,7 +18,9 @@
  *   unexpected opcode, DataSegmentLength over MaxRecvDataSegmentLength, data
  *   digest mismatch, malformed AHS. The PDU's bytes are consumed (without
  *   allocating for its data when it is rejected from its header alone), then
- *   `onBadPdu` is called and parsing continues with the next PDU.
+ *   `onBadPdu` is called and parsing continues with the next PDU. The error's
+ *   `rejectReason` is the Reject reason (§11.17.1); `formatError` marks the
+ *   cases RFC 7143 §7.7 wants answered by closing the connection instead.
  * - Fatal: header digest mismatch (RFC 7143 §7.8: the header, and so the
  *   framing, cannot be trusted). `onFatal` is called and the receiver stops;
  *   the connection must be dropped.

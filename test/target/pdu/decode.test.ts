@@ -34,6 +34,7 @@ describe('decodePdu errors', () => {
     expect(err.rejectReason).toBe(RejectReason.CommandNotSupported);
     expect(err.reason).toBe(RejectReason.CommandNotSupported);
     expect(err.opcode).toBe(op);
+    expect(err.formatError).toBe(false); // §7.7 excludes the opcode from format errors
     expect(err.message).toMatch(/unknown iSCSI opcode/);
   });
 
@@ -55,6 +56,7 @@ describe('decodePdu errors', () => {
     const err = catchError(() => decodePdu(commandBhs(2), ahs, EMPTY));
     expect(err.code).toBe('ISCSI_ERR_BAD_AHS');
     expect(err.rejectReason).toBe(RejectReason.InvalidPduField);
+    expect(err.formatError).toBe(true); // RFC 7143 §7.7
   });
 
   it('an Extended CDB AHS too short to extend the CDB', () => {

@@ -1,0 +1,18 @@
+/** `create -n NAME -a ADDR [-a ADDR...] [-u ACCOUNT] [-d TEXT]` (source 4.2.2, 4.2.8, 4.2.9.2). */
+import type { Command } from 'commander';
+import { collect, type CliContext } from '../context.js';
+
+export function register(program: Command, ctx: CliContext): void {
+  program
+    .command('create')
+    .description('create a target registered on this node (stopped); prints its IQN')
+    .requiredOption('-n, --name <name>', 'target name; the IQN is <ISCSI_IQN_PREFIX>:<name>')
+    .option('-a, --address <addr>', 'portal address IPv4[:PORT] or [IPv6][:PORT]; repeat for multipath', collect, [])
+    .option('-u, --user <account>', 'CHAP account initiators must log in with')
+    .option('-d, --description <text>', 'free text shown as the target alias')
+    .action(async (o: { name: string; address: string[]; user?: string; description?: string }) => {
+      const store = await ctx.store();
+      const rec = await store.createTarget({ name: o.name, portals: o.address, account: o.user, description: o.description });
+      ctx.out(`IQN: ${rec.iqn}`);
+    });
+}

@@ -1,0 +1,30 @@
+/** `lun-add -t IQN -l ID -s SIZE` (source 4.2.2). */
+import type { Command } from 'commander';
+import { parseSize } from '../../../src/cluster/validate.js';
+import { isClusterError } from '../../../src/cluster/errors.js';
+import type { CliContext } from '../context.js';
+
+export function register(program: Command, ctx: CliContext): void {
+  program
+    .command('lun-add')
+    .description('add a LUN backed by a new sparse image')
+    .requiredOption('-t, --target <iqn>', 'target IQN (or name)')
+    .requiredOption('-l, --lun <id>', 'LUN ID, 0-255')
+    .requiredOption('-s, --size <size>', 'size, e.g. 100G, 512M, 1T (16T maximum)')
+    .action(async (o: { target: string; lun: string; size: string }) => {
+      const store = await ctx.store();
+      const iqn = store.resolveIqn(o.target);
+      const size = parseSize(o.size);
+      const lun = await store.addLun(iqn, { id: o.lun, sizeBytes: size });
+      // A running target picks the LUN up when no initiator is logged in.
+      try {
+        await ctx.daemon.reload(iqn, false);
+      } catch (e) {
+        if (isClusterError(e, 'ISCSI_ERR_SESSIONS_ACTIVE')) {
+          ctx.err(`LUN ${lun.id} added; initiators are connected, so it appears after the target restarts (stop and start it).`);
+        } else if (!isClusterError(e, 'ISCSI_ERR_DAEMON_UNAVAILABLE')) {
+          throw e;
+        }
+      }
+    });
+}

@@ -149,14 +149,18 @@ export class PduReceiver {
     this.dataDigest = data;
   }
 
-  /** RFC 7143 §13.12: 512 to 2^24-1 bytes. Applies to PDUs not yet started. */
+  /**
+   * RFC 7143 §13.12: 512 to 2^24-1 bytes. Larger values mean "anything the
+   * 24-bit DataSegmentLength can carry" and are clamped to 2^24-1. Applies to
+   * PDUs not yet started.
+   */
   setMaxRecvDataSegmentLength(length: number): void {
-    if (!Number.isInteger(length) || length < MIN_MAX_RECV_DATA_SEGMENT_LENGTH || length > MAX_DATA_SEGMENT_LENGTH) {
+    if (!Number.isInteger(length) || length < MIN_MAX_RECV_DATA_SEGMENT_LENGTH) {
       throw new RangeError(
-        `MaxRecvDataSegmentLength ${length} is outside ${MIN_MAX_RECV_DATA_SEGMENT_LENGTH}..${MAX_DATA_SEGMENT_LENGTH} (RFC 7143 §13.12)`,
+        `MaxRecvDataSegmentLength ${length} is not an integer >= ${MIN_MAX_RECV_DATA_SEGMENT_LENGTH} (RFC 7143 §13.12)`,
       );
     }
-    this.maxRecv = length;
+    this.maxRecv = Math.min(length, MAX_DATA_SEGMENT_LENGTH);
   }
 
   get digests(): { header: boolean; data: boolean } {

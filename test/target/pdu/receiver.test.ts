@@ -447,12 +447,14 @@ describe('receiver: settings change between PDUs', () => {
     expect(events.map((e) => e.kind)).toEqual(['bad', 'pdu']);
   });
 
-  it('defaults to 8192 (RFC 7143 §13.12) and refuses values outside 512..2^24-1', () => {
+  it('defaults to 8192 (RFC 7143 §13.12), refuses values below 512, clamps above 2^24-1', () => {
     const { r } = receiver();
     expect(r.maxRecvDataSegmentLength).toBe(8192);
     expect(() => r.setMaxRecvDataSegmentLength(511)).toThrow(RangeError);
-    expect(() => r.setMaxRecvDataSegmentLength(0x1000000)).toThrow(RangeError);
+    expect(() => r.setMaxRecvDataSegmentLength(1000.5)).toThrow(RangeError);
     expect(() => receiver({ maxRecvDataSegmentLength: 100 })).toThrow(RangeError);
+    r.setMaxRecvDataSegmentLength(16 * 1024 * 1024);
+    expect(r.maxRecvDataSegmentLength).toBe(0xffffff);
   });
 });
 

@@ -95,7 +95,7 @@ export class Connection {
         onFatal: (err: PduFormatError) => this.fail(`unrecoverable framing error: ${err.message}`),
         placeData: (bhs: Buffer, len: number) => this.session?.placeData(bhs, len),
       },
-      { headerDigest: false, dataDigest: false, maxRecvDataSegmentLength: LOGIN_MAX_RECV },
+      { headerDigest: false, dataDigest: false, maxRecvDataSegmentLength: LOGIN_MAX_RECV, accept: 'initiator' },
     );
     socket.on('data', (chunk: Buffer) => {
       this.lastReceive = Date.now();
@@ -129,7 +129,7 @@ export class Connection {
     const bhs = header ?? Buffer.alloc(48);
     if ((pdu.opcode & 0x20) !== 0) {
       // A target opcode sent to the target (RFC 7143 §11.2.1.2).
-      this.onBadPdu({ message: 'target opcode from initiator', reason: RejectReason.ProtocolError } as PduFormatError, bhs);
+      this.reject(RejectReason.ProtocolError, bhs);
       return;
     }
     if (this.phase === 'login') {
@@ -146,11 +146,12 @@ export class Connection {
 
   private onBadPdu(err: PduFormatError, header: Buffer): void {
     this.env.log('debug', 'bad PDU', { peer: this.peer, error: err.message });
-    if (this.phase === 'login') {
+    // RFC 7143 §7.7 (format errors): a malformed header field other than the opcode ends the connection.
+    if (this.phase === 'login' || err.formatError) {
       this.fail(`bad PDU during login: ${err.message}`);
       return;
     }
-    this.reject(err.reason ?? RejectReason.ProtocolError, header);
+    this.reject(err.rejectReason ?? RejectReason.ProtocolError, header);
   }
 
   // ---------------------------------------------------------------- login

@@ -27,6 +27,8 @@
 #                    OURD_START_TIMEOUT (s, default 30)
 #                    OURD_NODE (node binary, default node)
 #                    OURD_DAEMON_ARGS (extra daemon args, word-split)
+#                    OURD_DAEMON_JS, OURD_CLI_JS (entry points; default dist/...;
+#                      selftest.sh points them at a mock that wraps tgtd)
 
 _OURD_SH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=common.sh
@@ -39,8 +41,8 @@ OURD_LOG=""
 OURD_IQN=""
 OURD_URLS=()
 OURD_PORTS=()
-OURD_DAEMON_JS="$E2E_REPO_ROOT/dist/src/daemon/main.js"
-OURD_CLI_JS="$E2E_REPO_ROOT/dist/tools/cli/main.js"
+OURD_DAEMON_JS=${OURD_DAEMON_JS:-"$E2E_REPO_ROOT/dist/src/daemon/main.js"}
+OURD_CLI_JS=${OURD_CLI_JS:-"$E2E_REPO_ROOT/dist/tools/cli/main.js"}
 
 _ourd_env() {
     env ISCSI_ROOT="$OURD_DIR/root" ISCSI_RUN_DIR="$OURD_DIR/run" \
@@ -87,9 +89,11 @@ start_ourd() {
         [[ -f "$f" ]] || { e2e_err "start_ourd: $f missing (build failed or OURD_NO_BUILD set without a build)"; stop_ourd; return 1; }
     done
 
+    # exec: $! must be node itself (signals, /proc/PID/stat), not a subshell.
     # shellcheck disable=SC2086
-    _ourd_env "${OURD_NODE:-node}" "$OURD_DAEMON_JS" ${OURD_DAEMON_ARGS:-} \
-        >"$OURD_LOG" 2>&1 </dev/null &
+    ( exec env ISCSI_ROOT="$OURD_DIR/root" ISCSI_RUN_DIR="$OURD_DIR/run" \
+        ISCSI_STATE_DIR="$OURD_DIR/state" "${OURD_NODE:-node}" "$OURD_DAEMON_JS" \
+        ${OURD_DAEMON_ARGS:-} ) >"$OURD_LOG" 2>&1 </dev/null &
     OURD_PID=$!
 
     # Ready when the CLI can talk to it: poll `list` (read-only) until it

@@ -44,9 +44,13 @@ OURD_PORTS=()
 OURD_DAEMON_JS=${OURD_DAEMON_JS:-"$E2E_REPO_ROOT/dist/src/daemon/main.js"}
 OURD_CLI_JS=${OURD_CLI_JS:-"$E2E_REPO_ROOT/dist/tools/cli/main.js"}
 
+# A private config file (ISCSI_CONFIG) so /etc/vstorage/iscsi/config is not
+# read, plus the three directories as environment variables (they override).
+# Other ISCSI_* settings of the caller (e.g. ISCSI_LOG_LEVEL) pass through,
+# except ISCSI_HOST_ID: each run gets its own host ID in ISCSI_STATE_DIR.
 _ourd_env() {
-    env ISCSI_ROOT="$OURD_DIR/root" ISCSI_RUN_DIR="$OURD_DIR/run" \
-        ISCSI_STATE_DIR="$OURD_DIR/state" "$@"
+    env -u ISCSI_HOST_ID ISCSI_CONFIG="$OURD_DIR/config" ISCSI_ROOT="$OURD_DIR/root" \
+        ISCSI_RUN_DIR="$OURD_DIR/run" ISCSI_STATE_DIR="$OURD_DIR/state" "$@"
 }
 
 # ourd_cli ARGS... : run the project CLI against the daemon started here.
@@ -83,6 +87,8 @@ start_ourd() {
     OURD_LOG="$OURD_DIR/daemon.log"
     OURD_PORTS=("${ports[@]}")
     mkdir -p "$OURD_DIR/root" "$OURD_DIR/run" "$OURD_DIR/state"
+    printf '# written by test/e2e/lib/ourd.sh\nISCSI_ROOT=%s/root\nISCSI_RUN_DIR=%s/run\nISCSI_STATE_DIR=%s/state\n' \
+        "$OURD_DIR" "$OURD_DIR" "$OURD_DIR" >"$OURD_DIR/config"
 
     ourd_build "$OURD_DIR/build.log" || { stop_ourd; return 1; }
     for f in "$OURD_DAEMON_JS" "$OURD_CLI_JS"; do
@@ -91,22 +97,22 @@ start_ourd() {
 
     # exec: $! must be node itself (signals, /proc/PID/stat), not a subshell.
     # shellcheck disable=SC2086
-    ( exec env ISCSI_ROOT="$OURD_DIR/root" ISCSI_RUN_DIR="$OURD_DIR/run" \
-        ISCSI_STATE_DIR="$OURD_DIR/state" "${OURD_NODE:-node}" "$OURD_DAEMON_JS" \
-        ${OURD_DAEMON_ARGS:-} ) >"$OURD_LOG" 2>&1 </dev/null &
+    ( exec env -u ISCSI_HOST_ID ISCSI_CONFIG="$OURD_DIR/config" ISCSI_ROOT="$OURD_DIR/root" \
+        ISCSI_RUN_DIR="$OURD_DIR/run" ISCSI_STATE_DIR="$OURD_DIR/state" \
+        "${OURD_NODE:-node}" "$OURD_DAEMON_JS" ${OURD_DAEMON_ARGS:-} ) >"$OURD_LOG" 2>&1 </dev/null &
     OURD_PID=$!
 
-    # Ready when the CLI can talk to it: poll `list` (read-only) until it
-    # succeeds, the daemon dies, or the timeout passes.
-    local ready=0
+    # Ready when its control socket ISCSI_RUN_DIR/vstorage-iscsid.sock exists
+    # (src/cluster/config.ts CONTROL_SOCKET_NAME) and `list` answers.
+    local ready=0 sock="$OURD_DIR/run/vstorage-iscsid.sock"
     for (( i = 0; i < timeout * 5; i++ )); do
         if ! kill -0 "$OURD_PID" 2>/dev/null; then break; fi
-        if ourd_cli list >/dev/null 2>&1; then ready=1; break; fi
+        if [[ -S "$sock" ]] && ourd_cli list >/dev/null 2>&1; then ready=1; break; fi
         sleep 0.2
     done
     if (( ! ready )); then
         if kill -0 "$OURD_PID" 2>/dev/null; then
-            e2e_err "our daemon (pid $OURD_PID) did not answer 'list' within ${timeout}s"
+            e2e_err "our daemon (pid $OURD_PID) did not open $sock (or answer 'list') within ${timeout}s"
         else
             e2e_err "our daemon exited during startup"
         fi

@@ -11,7 +11,7 @@ for (let i = 0; i < rest.length; i += 2) {
   else opts[k] = rest[i + 1];
 }
 const req = { cmd, name: opts.n, portals: opts.a, target: opts.t, lun: opts.l, size: opts.s };
-const sock = path.join(process.env.ISCSI_RUN_DIR ?? '/nonexistent', 'mock-ourd.sock');
+const sock = path.join(process.env.ISCSI_RUN_DIR ?? '/nonexistent', 'vstorage-iscsid.sock');
 const c = net.connect(sock, () => c.write(JSON.stringify(req) + '\n'));
 let buf = '';
 c.on('data', (d) => { buf += d; });

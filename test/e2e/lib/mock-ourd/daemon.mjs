@@ -4,7 +4,8 @@
 // (through test/e2e/lib/tgt.sh), so the process tree measured by the bench is
 // this process plus tgtd. NOT a target implementation.
 //
-// Control: JSON lines over the UNIX socket $ISCSI_RUN_DIR/mock-ourd.sock.
+// Control: JSON lines over the UNIX socket $ISCSI_RUN_DIR/vstorage-iscsid.sock (the real daemon's socket name;
+// the protocol on it is a private one).
 import net from 'node:net';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -18,7 +19,7 @@ if (!root || !runDir) {
   console.error('mock daemon: ISCSI_ROOT and ISCSI_RUN_DIR must be set');
   process.exit(2);
 }
-const sock = path.join(runDir, 'mock-ourd.sock');
+const sock = path.join(runDir, 'vstorage-iscsid.sock');
 const targets = new Map(); // iqn -> { name, portals, luns: Map, child }
 
 function parseSize(s) {

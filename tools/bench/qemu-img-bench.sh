@@ -122,8 +122,7 @@ for t in $TARGETS; do
             if OURD_LUN_SIZE=$size_bytes start_ourd "${ports[@]}"; then
                 URL[ours]=${OURD_URLS[0]}; PID[ours]=$OURD_PID; STATUS[ours]=ok
             else
-                STATUS[ours]="FAILED: our daemon did not start (build/daemon logs: $LOGDIR)"
-                e2e_err "our daemon did not start"
+                STATUS[ours]="FAILED: our daemon did not start: ${OURD_ERROR:-see log} (logs: $LOGDIR)"
             fi ;;
         *) e2e_err "unknown target '$t' in BENCH_TARGETS"; exit 2 ;;
     esac

@@ -20,7 +20,7 @@
 #   node dist/tools/cli/main.js start -t IQN
 #   (stop: node dist/tools/cli/main.js stop -t IQN; then SIGTERM the daemon)
 #
-# Outputs (globals): OURD_PID OURD_IQN OURD_URLS[] OURD_PORTS[] OURD_DIR
+# Outputs (globals): OURD_PID OURD_IQN OURD_URLS[] OURD_PORTS[] OURD_DIR OURD_ERROR
 #                    OURD_ROOT (= ISCSI_ROOT) OURD_LOG (daemon stdout+stderr)
 # Settings (env):    OURD_NAME (default e2e)   OURD_LUN_SIZE (default 1G)
 #                    OURD_NO_BUILD=1 (skip `npm run build`)
@@ -35,6 +35,7 @@ _OURD_SH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$_OURD_SH_DIR/common.sh"
 
 OURD_PID=""
+OURD_ERROR=""
 OURD_DIR=""
 OURD_ROOT=""
 OURD_LOG=""
@@ -71,8 +72,19 @@ ourd_build() {
     _OURD_BUILT=1
 }
 
-# start_ourd PORT [PORT...]
+# _ourd_fail MESSAGE [LOG] : record why start_ourd failed (OURD_ERROR), show the
+# tail of LOG, stop what was started, return 1.
+_ourd_fail() {
+    OURD_ERROR=$1
+    e2e_err "$1"
+    if [[ -n "${2:-}" && -s "$2" ]]; then e2e_err "last lines of $2:"; tail -n 30 "$2" >&2; fi
+    stop_ourd
+    return 1
+}
+
+# start_ourd PORT [PORT...]   (on failure: returns 1, reason in OURD_ERROR)
 start_ourd() {
+    OURD_ERROR=""
     local ports=("$@") p f timeout=${OURD_START_TIMEOUT:-30} i out
     local name=${OURD_NAME:-e2e} size=${OURD_LUN_SIZE:-1G}
     if [[ -n "$OURD_PID" ]]; then e2e_err "start_ourd: already running (pid $OURD_PID)"; return 1; fi
@@ -90,9 +102,11 @@ start_ourd() {
     printf '# written by test/e2e/lib/ourd.sh\nISCSI_ROOT=%s/root\nISCSI_RUN_DIR=%s/run\nISCSI_STATE_DIR=%s/state\n' \
         "$OURD_DIR" "$OURD_DIR" "$OURD_DIR" >"$OURD_DIR/config"
 
-    ourd_build "$OURD_DIR/build.log" || { stop_ourd; return 1; }
+    local buildlog="$OURD_DIR/build.log"
+    [[ -n "${E2E_LOG_DIR:-}" ]] && mkdir -p "$E2E_LOG_DIR" && buildlog="$E2E_LOG_DIR/build.log"
+    ourd_build "$buildlog" || { _ourd_fail "npm run build failed (log: $buildlog)"; return 1; }
     for f in "$OURD_DAEMON_JS" "$OURD_CLI_JS"; do
-        [[ -f "$f" ]] || { e2e_err "start_ourd: $f missing (build failed or OURD_NO_BUILD set without a build)"; stop_ourd; return 1; }
+        [[ -f "$f" ]] || { _ourd_fail "$f missing (build it: npm run build)"; return 1; }
     done
 
     # exec: $! must be node itself (signals, /proc/PID/stat), not a subshell.
@@ -112,34 +126,31 @@ start_ourd() {
     done
     if (( ! ready )); then
         if kill -0 "$OURD_PID" 2>/dev/null; then
-            e2e_err "our daemon (pid $OURD_PID) did not open $sock (or answer 'list') within ${timeout}s"
+            _ourd_fail "our daemon (pid $OURD_PID) did not open $sock (or answer 'list') within ${timeout}s" "$OURD_LOG"
         else
-            e2e_err "our daemon exited during startup"
+            _ourd_fail "our daemon exited during startup" "$OURD_LOG"
         fi
-        e2e_err "last lines of $OURD_LOG:"; tail -n 30 "$OURD_LOG" >&2
-        stop_ourd; return 1
+        return 1
     fi
 
     local aargs=()
     for p in "${ports[@]}"; do aargs+=(-a "$E2E_HOST:$p"); done
     if ! out=$(ourd_cli create -n "$name" "${aargs[@]}" 2>&1); then
-        e2e_err "cli create failed: $out"; stop_ourd; return 1
+        _ourd_fail "cli create failed: $out" "$OURD_LOG"; return 1
     fi
     OURD_IQN=$(sed -n 's/^[[:space:]]*IQN:[[:space:]]*\(iqn\.[^[:space:]]*\).*/\1/p' <<<"$out" | head -n 1)
     [[ -n "$OURD_IQN" ]] || OURD_IQN=$(grep -o 'iqn\.[^[:space:]]*' <<<"$out" | head -n 1)
     [[ -n "$OURD_IQN" ]] || OURD_IQN="iqn.2014-04.com.vstorage:$name"
     if ! out=$(ourd_cli lun-add -t "$OURD_IQN" -l 1 -s "$size" 2>&1); then
-        e2e_err "cli lun-add failed: $out"; stop_ourd; return 1
+        _ourd_fail "cli lun-add failed: $out" "$OURD_LOG"; return 1
     fi
     if ! out=$(ourd_cli start -t "$OURD_IQN" 2>&1); then
-        e2e_err "cli start failed: $out"; stop_ourd; return 1
+        _ourd_fail "cli start failed: $out" "$OURD_LOG"; return 1
     fi
     OURD_URLS=()
     for p in "${ports[@]}"; do
         if ! e2e_wait_port "$p" "$timeout" "$OURD_PID"; then
-            e2e_err "our daemon is not listening on $E2E_HOST:$p"
-            e2e_err "last lines of $OURD_LOG:"; tail -n 30 "$OURD_LOG" >&2
-            stop_ourd; return 1
+            _ourd_fail "our daemon is not listening on $E2E_HOST:$p" "$OURD_LOG"; return 1
         fi
         OURD_URLS+=("iscsi://$E2E_HOST:$p/$OURD_IQN/1")
     done

@@ -7,31 +7,49 @@
 import { ClusterError } from '../../src/cluster/errors.js';
 import { CliExit, type CliIo } from './context.js';
 
-function readHidden(io: CliIo, prompt: string): Promise<string> {
+/**
+ * Read one line per prompt from a terminal in raw mode (no echo). Input that
+ * arrives in one chunk (pasted "pw<CR>pw<CR>") is split across the prompts.
+ */
+function readHiddenLines(io: CliIo, prompts: string[]): Promise<string[]> {
   const input = io.stdin;
   return new Promise((resolve, reject) => {
+    const lines: string[] = [];
     let value = '';
-    io.stderr(prompt);
+    io.stderr(prompts[0]!);
     input.setRawMode?.(true);
     input.setEncoding('utf8');
-    const done = (err: Error | null) => {
+    const finish = (err: Error | null) => {
       input.removeListener('data', onData);
       input.setRawMode?.(false);
       input.pause();
+      if (err) {
+        io.stderr('\n');
+        reject(err);
+      } else resolve(lines);
+    };
+    const endLine = (): boolean => {
+      lines.push(value);
+      value = '';
       io.stderr('\n');
-      if (err) reject(err);
-      else resolve(value);
+      if (lines.length === prompts.length) return true;
+      io.stderr(prompts[lines.length]!);
+      return false;
     };
     const onData = (chunk: string | Buffer) => {
       for (const ch of String(chunk)) {
-        if (ch === '\r' || ch === '\n') return done(null);
-        if (ch === '\u0003') return done(new CliExit(130)); // Ctrl-C
-        if (ch === '\u0004') {
-          if (value === '') return done(new ClusterError('ISCSI_ERR_BAD_SECRET', 'no password entered'));
-          return done(null);
+        if (ch === '\r' || ch === '\n') {
+          if (endLine()) return finish(null);
+        } else if (ch === '\u0003') {
+          return finish(new CliExit(130)); // Ctrl-C
+        } else if (ch === '\u0004') {
+          if (value === '') return finish(new ClusterError('ISCSI_ERR_BAD_SECRET', 'no password entered'));
+          if (endLine()) return finish(null);
+        } else if (ch === '\u007f' || ch === '\b') {
+          value = value.slice(0, -1);
+        } else {
+          value += ch;
         }
-        if (ch === '\u007f' || ch === '\b') value = value.slice(0, -1);
-        else value += ch;
       }
     };
     input.on('data', onData);
@@ -51,8 +69,7 @@ async function readAllStdin(io: CliIo): Promise<string> {
 
 export async function readNewPassword(io: CliIo): Promise<string> {
   if (io.stdin.isTTY) {
-    const a = await readHidden(io, 'Enter password: ');
-    const b = await readHidden(io, 'Verify password: ');
+    const [a, b] = (await readHiddenLines(io, ['Enter password: ', 'Verify password: '])) as [string, string];
     if (a !== b) throw new ClusterError('ISCSI_ERR_PASSWORD_MISMATCH', 'passwords do not match; nothing was changed');
     return a;
   }

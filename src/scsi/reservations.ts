@@ -1,0 +1,70 @@
+/**
+ * Reservation-conflict rules (data only for now; persistent reservations are
+ * their own issue). Each command-table entry says whether the command is
+ * allowed or conflicts under each kind of reservation held by ANOTHER I_T
+ * nexus, following the columns of SPC-4 §5.13.1 (tables for SPC commands) and
+ * SBC-3 §4.17 (SBC commands):
+ *
+ *   reserved        logical unit reserved with RESERVE(6)/(10) by another nexus
+ *   writeExclusive  persistent reservation Write Exclusive
+ *   exclusiveAccess persistent reservation Exclusive Access
+ *   registered      *_REGISTRANTS_ONLY / *_ALL_REGISTRANTS, from a registered nexus
+ *   weRegistrantsNotRegistered  Write Exclusive RO/AR, from a nexus that is not registered
+ *   eaRegistrantsNotRegistered  Exclusive Access RO/AR, from a nexus that is not registered
+ */
+import type { ItNexus } from './types.js';
+import type { CommandDef } from './command.js';
+import type { LogicalUnit } from './logical-unit.js';
+
+export type Access = 'allowed' | 'conflict';
+
+export interface ReservationRule {
+  readonly reserved: Access;
+  readonly writeExclusive: Access;
+  readonly exclusiveAccess: Access;
+  readonly registered: Access;
+  readonly weRegistrantsNotRegistered: Access;
+  readonly eaRegistrantsNotRegistered: Access;
+}
+
+const A: Access = 'allowed';
+const C: Access = 'conflict';
+
+function rule(reserved: Access, we: Access, ea: Access, reg: Access, weNr: Access, eaNr: Access): ReservationRule {
+  return Object.freeze({
+    reserved,
+    writeExclusive: we,
+    exclusiveAccess: ea,
+    registered: reg,
+    weRegistrantsNotRegistered: weNr,
+    eaRegistrantsNotRegistered: eaNr,
+  });
+}
+
+export const Rules = {
+  /** Allowed under every reservation (INQUIRY, REPORT LUNS, REQUEST SENSE, READ CAPACITY, TEST UNIT READY, REPORT TARGET PORT GROUPS, ...). */
+  ALWAYS: rule(A, A, A, A, A, A),
+  /** Reads the medium (READ, VERIFY, PRE-FETCH, GET LBA STATUS; SBC-3 §4.17). */
+  READ: rule(C, A, C, A, A, C),
+  /** Writes the medium or its cache (WRITE, WRITE SAME, UNMAP, SYNCHRONIZE CACHE, ORWRITE; SBC-3 §4.17). */
+  WRITE: rule(C, C, C, A, C, C),
+  /** Device configuration from non-holders (MODE SELECT, MODE SENSE, REPORT SUPPORTED OPERATION CODES / TMFs; SPC-4 §5.13.1). */
+  MANAGEMENT: rule(C, C, C, A, C, C),
+} as const;
+
+/** The reservation state a dispatcher consults (placeholder until persistent reservations exist). */
+export interface ReservationHook {
+  /** True when the command must end with RESERVATION CONFLICT (SPC-4 §5.13.1). */
+  conflicts(lu: LogicalUnit, nexus: ItNexus, def: CommandDef, cdb: Buffer): boolean;
+}
+
+/** No reservations are ever held. */
+export const NO_RESERVATIONS: ReservationHook = {
+  conflicts: () => false,
+};
+
+/** The rule of a command for a particular CDB (START STOP UNIT depends on its fields). */
+export function ruleFor(def: CommandDef, cdb: Buffer): ReservationRule {
+  const r = def.reservation;
+  return typeof r === 'function' ? r(cdb) : r;
+}

@@ -1,0 +1,345 @@
+/**
+ * The SCSI target device: all logical units of one iSCSI target, and the
+ * dispatcher every command goes through (DESIGN.md §3).
+ *
+ * Dispatch order for each command:
+ *  1. the logical unit exists (else LOGICAL UNIT NOT SUPPORTED, except for
+ *     INQUIRY, REPORT LUNS and REQUEST SENSE, which answer for any LUN;
+ *     SPC-4 §6.6.2, §6.33, §6.39);
+ *  2. unit attention for the I_T nexus (SAM-5 §5.14; INQUIRY, REPORT LUNS
+ *     and REQUEST SENSE neither report nor get blocked by one);
+ *  3. operation code known (INVALID COMMAND OPERATION CODE), service action
+ *     known (INVALID FIELD IN CDB);
+ *  4. reservation conflict (hook; SPC-4 §5.13.1);
+ *  5. ALUA access state (hook; SPC-4 §5.15);
+ *  6. CDB validation: reserved bits from the usage bitmap, CONTROL byte
+ *     NACA/LINK, then the command's own field checks (INVALID FIELD IN CDB
+ *     with a sense-key specific field pointer);
+ *  7. LBA range (LOGICAL BLOCK ADDRESS OUT OF RANGE) and transfer length
+ *     limits (INVALID FIELD IN CDB);
+ *  8. the handler.
+ * Only the dispatcher encodes sense data: fixed format, or descriptor format
+ * when the control mode page has D_SENSE = 1 (SPC-4 §4.5.1).
+ */
+import type { LunDefinition } from '../target/engine-api.js';
+import { DataDirection, ScsiStatus, type CommandShape, type ItNexus, type ScsiRequest, type ScsiResponse, type ScsiTarget, type TargetPortInfo } from './types.js';
+import type { CommandContext, CommandDef, DeviceServices, LuContext } from './command.js';
+import { CommandIndex, DEFAULT_INDEX } from './command-table.js';
+import { CheckCondition, invalidFieldInCdb, invalidOpcode, lbaOutOfRange, luNotSupported } from './check-condition.js';
+import { Asc, SenseKey } from './constants.js';
+import { encodeSense } from './sense.js';
+import { LogicalUnit, type BlockLimits } from './logical-unit.js';
+import { NO_RESERVATIONS, type ReservationHook } from './reservations.js';
+import { ALL_ACTIVE_OPTIMIZED, type AluaHook } from './alua.js';
+
+export type ScsiLogFn = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, ctx?: Record<string, unknown>) => void;
+
+export interface ScsiTargetDeviceOptions {
+  /** The target's IQN: SCSI target device name in VPD 83h. */
+  targetIqn: string;
+  /** Logical units; those with `online: false` exist but are hidden from initiators. */
+  luns: LunDefinition[];
+  /** Target ports (one per portal group) for REPORT TARGET PORT GROUPS; ports seen on a nexus are added. */
+  ports?: TargetPortInfo[];
+  /** Default of the caching mode page WCE bit (DESIGN.md §6: true). */
+  writeCache?: boolean;
+  /** Overrides of the VPD B0h block limits (all LUNs). */
+  limits?: Partial<BlockLimits>;
+  /** Reservation state (persistent reservations come later). Default: none held. */
+  reservations?: ReservationHook;
+  /** ALUA access states. Default: every group active/optimized. */
+  alua?: AluaHook;
+  log?: ScsiLogFn;
+}
+
+export class ScsiTargetError extends Error {
+  constructor(
+    readonly code: 'SCSI_LUN_EXISTS' | 'SCSI_NO_SUCH_LUN',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ScsiTargetError';
+  }
+}
+
+const RESERVATION_CONFLICT: ScsiResponse = Object.freeze({ status: ScsiStatus.ReservationConflict });
+
+class Context implements CommandContext {
+  lba = 0;
+  blocks = 0;
+  constructor(
+    readonly device: DeviceServices,
+    readonly req: ScsiRequest,
+    readonly cdb: Buffer,
+    readonly nexus: ItNexus,
+    readonly lu: LogicalUnit | null,
+  ) {}
+}
+
+export class ScsiTargetDevice implements ScsiTarget, DeviceServices {
+  readonly targetIqn: string;
+  readonly alua: AluaHook;
+  readonly commands: readonly CommandDef[];
+  private readonly index: CommandIndex;
+  private readonly reservations: ReservationHook;
+  private readonly log: ScsiLogFn;
+  private readonly writeCache: boolean;
+  private readonly limits?: Partial<BlockLimits>;
+  /** Every logical unit, online or not. */
+  private readonly all = new Map<number, LogicalUnit>();
+  /** Online logical units: what initiators can address. */
+  private readonly visible = new Map<number, LogicalUnit>();
+  private readonly configuredPorts: TargetPortInfo[];
+  private readonly seenPorts = new Map<number, TargetPortInfo>();
+  /** Known I_T nexuses by id, with a reference count (a reinstated session may overlap its predecessor). */
+  private readonly nexuses = new Map<string, { nexus: ItNexus; refs: number }>();
+
+  constructor(opts: ScsiTargetDeviceOptions) {
+    this.targetIqn = opts.targetIqn;
+    this.alua = opts.alua ?? ALL_ACTIVE_OPTIMIZED;
+    this.reservations = opts.reservations ?? NO_RESERVATIONS;
+    this.log = opts.log ?? (() => undefined);
+    this.writeCache = opts.writeCache ?? true;
+    this.limits = opts.limits;
+    this.index = DEFAULT_INDEX;
+    this.commands = this.index.all;
+    this.configuredPorts = [...(opts.ports ?? [])];
+    for (const l of opts.luns) this.insertLun(l);
+  }
+
+  // ------------------------------------------------------------ logical units
+
+  private insertLun(l: LunDefinition): LogicalUnit {
+    if (this.all.has(l.id)) throw new ScsiTargetError('SCSI_LUN_EXISTS', `LUN ${l.id} already exists on ${this.targetIqn}`);
+    const lu = new LogicalUnit(l, { writeCache: this.writeCache }, this.limits);
+    this.all.set(l.id, lu);
+    if (l.online) this.visible.set(l.id, lu);
+    return lu;
+  }
+
+  /** Add a logical unit: POWER ON/RESET for it, REPORTED LUNS DATA HAS CHANGED on the others (SAM-5 §5.14, SPC-4 §6.33). */
+  addLun(l: LunDefinition): void {
+    const lu = this.insertLun(l);
+    lu.ua.establishFor(this.nexuses.keys(), Asc.POWER_ON_RESET_OR_BUS_DEVICE_RESET);
+    if (l.online) this.lunInventoryChanged(lu);
+  }
+
+  removeLun(id: number): void {
+    const lu = this.all.get(id);
+    if (!lu) throw new ScsiTargetError('SCSI_NO_SUCH_LUN', `LUN ${id} does not exist on ${this.targetIqn}`);
+    this.all.delete(id);
+    const wasVisible = this.visible.delete(id);
+    if (wasVisible) this.lunInventoryChanged(lu);
+  }
+
+  /** Show or hide a logical unit (the "online" setting). */
+  setLunOnline(id: number, online: boolean): void {
+    const lu = this.all.get(id);
+    if (!lu) throw new ScsiTargetError('SCSI_NO_SUCH_LUN', `LUN ${id} does not exist on ${this.targetIqn}`);
+    if (online === this.visible.has(id)) return;
+    if (online) {
+      this.visible.set(id, lu);
+      lu.ua.establishFor(this.nexuses.keys(), Asc.POWER_ON_RESET_OR_BUS_DEVICE_RESET);
+    } else {
+      this.visible.delete(id);
+    }
+    this.lunInventoryChanged(lu);
+  }
+
+  /** Capacity changed (lun-grow): CAPACITY DATA HAS CHANGED for every nexus (SBC-3 §4.8). */
+  capacityChanged(id: number): void {
+    const lu = this.all.get(id);
+    if (!lu) throw new ScsiTargetError('SCSI_NO_SUCH_LUN', `LUN ${id} does not exist on ${this.targetIqn}`);
+    lu.ua.establishFor(this.nexuses.keys(), Asc.CAPACITY_DATA_HAS_CHANGED);
+  }
+
+  hasLun(lun: number): boolean {
+    return this.visible.has(lun);
+  }
+
+  /** A logical unit by LUN (online or not), for inspection. */
+  logicalUnit(id: number): LogicalUnit | undefined {
+    return this.all.get(id);
+  }
+
+  private lunInventoryChanged(changed: LogicalUnit): void {
+    for (const lu of this.all.values()) {
+      if (lu !== changed) lu.ua.establishFor(this.nexuses.keys(), Asc.REPORTED_LUNS_DATA_HAS_CHANGED);
+    }
+  }
+
+  // ------------------------------------------------------------ DeviceServices
+
+  luns(): LogicalUnit[] {
+    return [...this.visible.values()].sort((a, b) => a.id - b.id);
+  }
+
+  ports(): TargetPortInfo[] {
+    const byId = new Map<number, TargetPortInfo>();
+    for (const p of this.configuredPorts) byId.set(p.relativePortId, p);
+    for (const p of this.seenPorts.values()) if (!byId.has(p.relativePortId)) byId.set(p.relativePortId, p);
+    return [...byId.values()].sort((a, b) => a.relativePortId - b.relativePortId);
+  }
+
+  modeParametersChanged(lu: LogicalUnit, by: ItNexus): void {
+    lu.ua.establishFor(this.nexuses.keys(), Asc.MODE_PARAMETERS_CHANGED, by.id);
+  }
+
+  reportLunsDone(nexus: ItNexus): void {
+    for (const lu of this.all.values()) lu.ua.clear(nexus.id, Asc.REPORTED_LUNS_DATA_HAS_CHANGED);
+  }
+
+  // ------------------------------------------------------------ nexus events
+
+  nexusAdded(nexus: ItNexus): void {
+    const known = this.nexuses.get(nexus.id);
+    if (known) {
+      known.refs++;
+      known.nexus = nexus;
+    } else {
+      this.nexuses.set(nexus.id, { nexus, refs: 1 });
+    }
+    if (!this.seenPorts.has(nexus.targetPort.relativePortId)) this.seenPorts.set(nexus.targetPort.relativePortId, nexus.targetPort);
+    // SAM-5 §6.3.1: a new I_T nexus sees POWER ON, RESET, OR BUS DEVICE RESET OCCURRED first.
+    for (const lu of this.all.values()) lu.ua.establish(nexus.id, Asc.POWER_ON_RESET_OR_BUS_DEVICE_RESET);
+  }
+
+  nexusRemoved(nexus: ItNexus): void {
+    const known = this.nexuses.get(nexus.id);
+    if (!known) return;
+    if (--known.refs > 0) return;
+    this.nexuses.delete(nexus.id);
+    for (const lu of this.all.values()) lu.ua.forget(nexus.id);
+  }
+
+  /**
+   * LOGICAL UNIT RESET (SAM-5 §6.3.3): mode parameters return to their
+   * defaults (nothing is saved) and every I_T nexus, the requesting one
+   * included, gets BUS DEVICE RESET FUNCTION OCCURRED. Aborting the tasks
+   * is the transport's part.
+   */
+  lunReset(lun: number, _nexus: ItNexus): void {
+    const lu = this.all.get(lun);
+    if (!lu) return;
+    lu.mode.reset();
+    lu.ua.establishFor(this.nexuses.keys(), Asc.BUS_DEVICE_RESET_FUNCTION_OCCURRED);
+  }
+
+  /** TARGET WARM/COLD RESET (RFC 7143 §11.5.1, SAM-5 §6.3.2): every LU as after a reset, UA for every nexus. */
+  targetReset(_nexus: ItNexus): void {
+    for (const lu of this.all.values()) {
+      lu.mode.reset();
+      lu.ua.establishFor(this.nexuses.keys(), Asc.POWER_ON_RESET_OR_BUS_DEVICE_RESET);
+    }
+  }
+
+  // ------------------------------------------------------------ ScsiTarget
+
+  shape(lun: number, cdb: Buffer): CommandShape {
+    const def = this.index.lookup(cdb);
+    if (!def) return { direction: DataDirection.None, transferLength: undefined };
+    const lu = this.visible.get(lun);
+    if (def.blockSized) {
+      if (!lu) return { direction: def.direction, transferLength: undefined };
+      return { direction: def.direction, transferLength: def.transferLength(cdb, lu.blockSize) };
+    }
+    return { direction: def.direction, transferLength: def.transferLength(cdb, lu ? lu.blockSize : 0) };
+  }
+
+  async execute(req: ScsiRequest): Promise<ScsiResponse> {
+    const cdb = req.cdb;
+    const lu = this.visible.get(req.lun) ?? null;
+    const def = this.index.lookup(cdb);
+    try {
+      if (!lu) {
+        if (!def || !def.anyLun) throw luNotSupported();
+      } else if (lu.ua.pending !== 0 && !(def && def.uaExempt)) {
+        const ua = lu.ua.take(req.nexus.id);
+        if (ua !== undefined) {
+          return { status: ScsiStatus.CheckCondition, sense: encodeSense({ key: SenseKey.UNIT_ATTENTION, asc: ua >> 8, ascq: ua & 0xff }, lu.mode.dSense) };
+        }
+      }
+      if (!def) {
+        if (this.index.hasServiceActions(cdb[0])) throw invalidFieldInCdb(1, 4);
+        throw invalidOpcode();
+      }
+      if (lu) {
+        if (this.reservations.conflicts(lu, req.nexus, def, cdb)) return RESERVATION_CONFLICT;
+        const denied = this.alua.check(lu, req.nexus, def);
+        if (denied) throw denied;
+      }
+      this.checkCdb(def, cdb);
+      if (def.validate) def.validate(cdb, lu);
+      const ctx = new Context(this, req, cdb, req.nexus, lu);
+      let res: ScsiResponse;
+      if (def.anyLun) {
+        res = await def.handler(ctx);
+      } else {
+        const luCtx = ctx as LuContext;
+        const range = def.range;
+        if (range) {
+          const l = luCtx.lu;
+          const lba = range.lba(cdb);
+          const blocks = range.blocks(cdb, lba, l);
+          // SBC-3 §4.5: the range must lie within the capacity.
+          if (lba + blocks > l.numBlocks) throw lbaOutOfRange(lba);
+          if (range.maxBlocks !== undefined && blocks > range.maxBlocks(l, cdb)) throw invalidFieldInCdb(range.blocksField, 7);
+          ctx.lba = lba;
+          ctx.blocks = blocks;
+        }
+        res = await def.handler(luCtx);
+      }
+      const data = res.dataIn;
+      if (data !== undefined && def.direction === DataDirection.In && !def.blockSized) {
+        // SPC-4 §4.2.5.6: never more than the allocation length.
+        const max = def.transferLength(cdb, 0);
+        if (data.length > max) res = { status: res.status, dataIn: data.subarray(0, max) };
+      }
+      return res;
+    } catch (err) {
+      return this.failed(err, lu, def, req);
+    }
+  }
+
+  /** Reserved bits (from the usage bitmap) and the CONTROL byte (SAM-5 §5.2, SPC-4 §4.3.3). */
+  private checkCdb(def: CommandDef, cdb: Buffer): void {
+    const mask = this.index.masks.get(def) as Uint8Array;
+    const last = def.cdbLength - 1;
+    for (let i = 1; i < last; i++) {
+      const bad = cdb[i] & ~mask[i] & 0xff;
+      if (bad !== 0) throw invalidFieldInCdb(i, 31 - Math.clz32(bad));
+    }
+    // CONTROL: NACA (bit 2) - ACA is not supported; LINK (bit 0) - obsolete linked commands.
+    const control = cdb[last];
+    if (control & 0x04) throw invalidFieldInCdb(last, 2);
+    if (control & 0x01) throw invalidFieldInCdb(last, 0);
+  }
+
+  private failed(err: unknown, lu: LogicalUnit | null, def: CommandDef | undefined, req: ScsiRequest): ScsiResponse {
+    const descriptor = lu ? lu.mode.dSense : false;
+    if (err instanceof CheckCondition) {
+      const d = err.detail;
+      return {
+        status: ScsiStatus.CheckCondition,
+        sense: encodeSense({ key: err.senseKey, asc: err.asc, ascq: err.ascq, field: d.field, information: d.information, commandSpecific: d.commandSpecific }, descriptor),
+      };
+    }
+    // A store failure: MEDIUM ERROR for medium access (SBC-3 §4.12), otherwise HARDWARE ERROR.
+    this.log('error', 'SCSI command failed', {
+      target: this.targetIqn,
+      lun: req.lun,
+      command: def ? def.name : `opcode 0x${req.cdb[0].toString(16)}`,
+      error: err instanceof Error ? err.message : String(err),
+    });
+    let key: number = SenseKey.HARDWARE_ERROR;
+    let code: number = Asc.INTERNAL_TARGET_FAILURE;
+    if (def && def.io === 'read') {
+      key = SenseKey.MEDIUM_ERROR;
+      code = Asc.UNRECOVERED_READ_ERROR;
+    } else if (def && def.io === 'write') {
+      key = SenseKey.MEDIUM_ERROR;
+      code = Asc.WRITE_ERROR;
+    }
+    return { status: ScsiStatus.CheckCondition, sense: encodeSense({ key, asc: code >> 8, ascq: code & 0xff }, descriptor) };
+  }
+}

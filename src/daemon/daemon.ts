@@ -37,6 +37,8 @@ export interface DaemonOptions {
 interface RunningTarget {
   stores: BlockStore[];
   luns: number[];
+  /** The record it was started from (reload falls back to it). */
+  rec: TargetRecord;
 }
 
 export function toControlError(e: unknown): ControlError {
@@ -179,7 +181,7 @@ export class Daemon {
       await closeAll(stores, this.log);
       throw e;
     }
-    return { stores, luns: rec.luns.map((l) => l.id) };
+    return { stores, luns: rec.luns.map((l) => l.id), rec: structuredClone(rec) };
   }
 
   private async tearDown(iqn: string): Promise<void> {
@@ -272,11 +274,23 @@ export class Daemon {
       if (sessions.length > 0 && !force) throw this.sessionsActive(iqn, sessions);
       await this.store.updateTarget(iqn, async (rec) => {
         this.checkOwned(rec);
+        const previous = this.running.get(iqn)?.rec;
         await this.tearDown(iqn);
         try {
           this.running.set(iqn, await this.bringUp(rec));
         } catch (e) {
+          // Keep serving what ran before rather than leave the target down.
+          if (previous) {
+            try {
+              this.running.set(iqn, await this.bringUp(previous));
+              this.log.error('reload failed; target restarted with its previous configuration', { target: iqn, error: e });
+              throw e;
+            } catch (e2) {
+              if (e2 === e) throw e;
+            }
+          }
           this.failed.set(iqn, toControlError(e));
+          this.log.error('reload failed; target is down', { target: iqn, error: e });
           throw e;
         }
       });

@@ -159,6 +159,19 @@ describe('vstorage-iscsid', () => {
     expect(await client.reload(T2.replace('test2', 'nope'), false)).toEqual({ reloaded: false });
   });
 
+  it('a reload that cannot start the new configuration keeps the previous one running', async () => {
+    await store.createTarget({ name: 'test1', portals: ['127.0.0.1'] });
+    await store.addLun(T1, { id: 1, sizeBytes: MiB });
+    const { client } = await start();
+    await client.start(T1);
+    await store.addLun(T1, { id: 2, sizeBytes: MiB });
+    fs.rmSync(path.join(dir, 'root', 'targets', T1, 'lun-2.raw'));
+    await expect(client.reload(T1, false)).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(engine.isRunning(T1)).toBe(true);
+    expect(engine.defs.get(T1)!.luns.map((l) => l.id)).toEqual([1]);
+    expect((await client.status(T1)).targets[0]).toMatchObject({ running: true, luns: [1] });
+  });
+
   it('a target that fails to start is reported with its error and stays desired running', async () => {
     await store.createTarget({ name: 'test1', portals: ['127.0.0.1'] });
     await store.setDesiredState(T1, 'running');

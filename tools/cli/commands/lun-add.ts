@@ -20,10 +20,11 @@ export function register(program: Command, ctx: CliContext): void {
       try {
         await ctx.daemon.reload(iqn, false);
       } catch (e) {
+        // The LUN is stored either way; only its appearance on a running target is delayed.
         if (isClusterError(e, 'ISCSI_ERR_SESSIONS_ACTIVE')) {
           ctx.err(`LUN ${lun.id} added; initiators are connected, so it appears after the target restarts (stop and start it).`);
-        } else if (!isClusterError(e, 'ISCSI_ERR_DAEMON_UNAVAILABLE')) {
-          throw e;
+        } else if (!(isClusterError(e, 'ISCSI_ERR_DAEMON_UNAVAILABLE') && e.details?.reason === 'not-running')) {
+          ctx.err(`LUN ${lun.id} added, but the running target was not reloaded: ${(e as Error).message}`);
         }
       }
     });

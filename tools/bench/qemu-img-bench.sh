@@ -201,11 +201,17 @@ versions() {
             if (n == 0) return ""
             return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
         }
+        function range(list,   n, a, i, lo, hi) {
+            n = split(list, a, " "); if (n < 2) return "-"
+            lo = hi = a[1] + 0
+            for (i = 2; i <= n; i++) { if (a[i] + 0 < lo) lo = a[i] + 0; if (a[i] + 0 > hi) hi = a[i] + 0 }
+            return sprintf("%.0f-%.0f", lo, hi)
+        }
         NR > 1 && $9 == "ok" { k = $1 SUBSEP $2; iops[k] = iops[k] " " $6; cpu[k] = cpu[k] " " $7; pct[k] = pct[k] " " $8 }
         END {
             status["tgt"] = st_tgt; status["ours"] = st_ours
-            printf "%-10s %-6s %12s %10s %16s %12s\n", "workload", "target", "IOPS", "MiB/s", "CPU us per I/O", "target CPU"
-            printf "%-10s %-6s %12s %10s %16s %12s\n", "--------", "------", "----", "-----", "--------------", "----------"
+            printf "%-10s %-6s %12s %10s %16s %12s  %s\n", "workload", "target", "IOPS", "MiB/s", "CPU us per I/O", "target CPU", "IOPS min-max"
+            printf "%-10s %-6s %12s %10s %16s %12s  %s\n", "--------", "------", "----", "-----", "--------------", "----------", "------------"
             n = split(order, tg, " ")
             split("read write", wl, " ")
             for (w = 1; w <= 2; w++) {
@@ -213,7 +219,7 @@ versions() {
                     k = tg[i] SUBSEP wl[w]
                     if (iops[k] == "") { printf "%-10s %-6s %12s\n", wl[w], tg[i], "FAILED"; continue }
                     I[k] = median(iops[k]); C[k] = median(cpu[k])
-                    printf "%-10s %-6s %12.0f %10.1f %16.2f %11.0f%%\n", wl[w], tg[i], I[k], I[k] * '"$BS"' / 1048576, C[k], median(pct[k])
+                    printf "%-10s %-6s %12.0f %10.1f %16.2f %11.0f%%  %s\n", wl[w], tg[i], I[k], I[k] * '"$BS"' / 1048576, C[k], median(pct[k]), range(iops[k])
                 }
                 a = "ours" SUBSEP wl[w]; b = "tgt" SUBSEP wl[w]
                 if ((a in I) && (b in I) && I[b] > 0 && C[b] > 0)

@@ -376,9 +376,10 @@ export class ClusterStore {
         await fs.rename(this.targetDir(v), grave);
         await fsyncDir(this.targetsDir);
         await fs.rm(grave, { recursive: true, force: true });
+        // Remove our own lock file while we still hold it (release then finds nothing to do).
+        await fs.rm(path.join(this.locksDir, `${v}.lock`), { force: true });
       }),
     );
-    await fs.rm(path.join(this.locksDir, `${v}.lock`), { force: true }).catch(() => undefined);
   }
 
   // ---- registration / desired state ----------------------------------------

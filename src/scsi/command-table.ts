@@ -24,9 +24,11 @@ import { orWrite } from './sbc/orwrite.js';
 import { readCapacity10, readCapacity16, readCapacity16AllocationLength, validateReadCapacity10 } from './sbc/read-capacity.js';
 import { preFetch, synchronizeCache } from './sbc/cache.js';
 import { startStopUnit, validateStartStopUnit } from './sbc/start-stop-unit.js';
+import { readDefectData, readDefectDataAllocationLength } from './sbc/read-defect-data.js';
 import { inquiry, inquiryAllocationLength, validateInquiry } from './spc/inquiry.js';
 import { reportLuns, reportLunsAllocationLength, validateReportLuns } from './spc/report-luns.js';
 import { requestSense } from './spc/request-sense.js';
+import { release, reserve, validateReserveRelease } from './spc/reserve-release.js';
 import { testUnitReady } from './spc/test-unit-ready.js';
 import { modeSense } from './spc/mode-sense.js';
 import { modeSelect, modeSelectParameterListLength, validateModeSelect } from './spc/mode-select.js';
@@ -209,6 +211,34 @@ export const COMMANDS = {
     io: 'none',
     handler: modeSelect,
   },
+  RESERVE_6: {
+    name: 'RESERVE(6)',
+    opcode: Op.RESERVE_6,
+    cdbLength: 6,
+    usage: [Op.RESERVE_6, 0, 0, 0, 0, 0],
+    direction: DataDirection.None,
+    transferLength: none,
+    blockSized: false,
+    reservation: Rules.RESERVE,
+    validate: validateReserveRelease,
+    timeouts: CMD_TIMEOUTS,
+    io: 'none',
+    handler: reserve,
+  },
+  RELEASE_6: {
+    name: 'RELEASE(6)',
+    opcode: Op.RELEASE_6,
+    cdbLength: 6,
+    usage: [Op.RELEASE_6, 0, 0, 0, 0, 0],
+    direction: DataDirection.None,
+    transferLength: none,
+    blockSized: false,
+    reservation: Rules.ALWAYS,
+    validate: validateReserveRelease,
+    timeouts: CMD_TIMEOUTS,
+    io: 'none',
+    handler: release,
+  },
   MODE_SENSE_6: {
     name: 'MODE SENSE(6)',
     opcode: Op.MODE_SENSE_6,
@@ -274,6 +304,19 @@ export const COMMANDS = {
     Rules.WRITE,
     'write',
   ),
+  READ_DEFECT_DATA_10: {
+    name: 'READ DEFECT DATA(10)',
+    opcode: Op.READ_DEFECT_DATA_10,
+    cdbLength: 10,
+    usage: [Op.READ_DEFECT_DATA_10, 0, 0x1f, 0, 0, 0, 0, 0xff, 0xff, 0],
+    direction: DataDirection.In,
+    transferLength: readDefectDataAllocationLength,
+    blockSized: false,
+    reservation: Rules.MANAGEMENT,
+    timeouts: CMD_TIMEOUTS,
+    io: 'none',
+    handler: readDefectData,
+  },
   WRITE_SAME_10: {
     ...writeOp('WRITE SAME(10)', Op.WRITE_SAME_10, 10, [Op.WRITE_SAME_10, 0xf8, ...LBA4, GROUP, 0xff, 0xff, 0], WS10_RANGE, len10, writeSame, validateWriteSame),
     transferLength: writeSameTransfer,
@@ -306,6 +349,34 @@ export const COMMANDS = {
     timeouts: CMD_TIMEOUTS,
     io: 'none',
     handler: modeSelect,
+  },
+  RESERVE_10: {
+    name: 'RESERVE(10)',
+    opcode: Op.RESERVE_10,
+    cdbLength: 10,
+    usage: [Op.RESERVE_10, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    direction: DataDirection.None,
+    transferLength: none,
+    blockSized: false,
+    reservation: Rules.RESERVE,
+    validate: validateReserveRelease,
+    timeouts: CMD_TIMEOUTS,
+    io: 'none',
+    handler: reserve,
+  },
+  RELEASE_10: {
+    name: 'RELEASE(10)',
+    opcode: Op.RELEASE_10,
+    cdbLength: 10,
+    usage: [Op.RELEASE_10, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    direction: DataDirection.None,
+    transferLength: none,
+    blockSized: false,
+    reservation: Rules.ALWAYS,
+    validate: validateReserveRelease,
+    timeouts: CMD_TIMEOUTS,
+    io: 'none',
+    handler: release,
   },
   MODE_SENSE_10: {
     name: 'MODE SENSE(10)',
@@ -470,6 +541,20 @@ export const COMMANDS = {
     validateWriteAndVerify,
   ),
   VERIFY_12: verifyOp('VERIFY(12)', Op.VERIFY_12, 12, [Op.VERIFY_12, VERIFY_FLAGS, ...LBA4, 0xff, 0xff, 0xff, 0xff, GROUP, 0], RANGE_12, len12),
+  READ_DEFECT_DATA_12: {
+    name: 'READ DEFECT DATA(12)',
+    opcode: Op.READ_DEFECT_DATA_12,
+    cdbLength: 12,
+    // ADDRESS DESCRIPTOR INDEX (bytes 2-5) is accepted: the lists are empty whatever the index.
+    usage: [Op.READ_DEFECT_DATA_12, 0x1f, ...LBA4, 0xff, 0xff, 0xff, 0xff, 0, 0],
+    direction: DataDirection.In,
+    transferLength: readDefectDataAllocationLength,
+    blockSized: false,
+    reservation: Rules.MANAGEMENT,
+    timeouts: CMD_TIMEOUTS,
+    io: 'none',
+    handler: readDefectData,
+  },
 } satisfies Record<string, CommandDef>;
 
 export type CommandName = keyof typeof COMMANDS;

@@ -11,6 +11,8 @@ export const Op = {
   WRITE_6: 0x0a,
   INQUIRY: 0x12,
   MODE_SELECT_6: 0x15,
+  RESERVE_6: 0x16,
+  RELEASE_6: 0x17,
   MODE_SENSE_6: 0x1a,
   START_STOP_UNIT: 0x1b,
   READ_CAPACITY_10: 0x25,
@@ -20,9 +22,12 @@ export const Op = {
   VERIFY_10: 0x2f,
   PRE_FETCH_10: 0x34,
   SYNCHRONIZE_CACHE_10: 0x35,
+  READ_DEFECT_DATA_10: 0x37,
   WRITE_SAME_10: 0x41,
   UNMAP: 0x42,
   MODE_SELECT_10: 0x55,
+  RESERVE_10: 0x56,
+  RELEASE_10: 0x57,
   MODE_SENSE_10: 0x5a,
   READ_16: 0x88,
   WRITE_16: 0x8a,
@@ -39,6 +44,7 @@ export const Op = {
   WRITE_12: 0xaa,
   WRITE_AND_VERIFY_12: 0xae,
   VERIFY_12: 0xaf,
+  READ_DEFECT_DATA_12: 0xb7,
 } as const;
 
 /** Service actions of SERVICE ACTION IN(16) (SBC-3 §5.16, §5.14). */

@@ -34,7 +34,12 @@ export const DEFAULT_LIMITS_BYTES = {
   /** (65535 - 8) / 16 descriptors fit in UNMAP's 16-bit parameter list length; keep well below. */
   maxUnmapDescriptors: 2048,
   unmapGranularity: 4096,
-  maxWriteSame: 1024 * 1024 * 1024,
+  /**
+   * In blocks: 65535 keeps a single WRITE SAME bounded (32 MiB of 512-byte blocks)
+   * and below the 65536 blocks that would make libiscsi's WriteSame16.Unmap issue
+   * a WRITE(16) longer than MAXIMUM TRANSFER LENGTH.
+   */
+  maxWriteSameBlocks: 0xffff,
 } as const;
 
 export function defaultLimits(blockSize: number): BlockLimits {
@@ -45,7 +50,7 @@ export function defaultLimits(blockSize: number): BlockLimits {
     maxUnmapBlocks: Math.min(d.maxUnmapBlocksCap, Math.max(1, d.maxUnmap / blockSize)),
     maxUnmapDescriptors: d.maxUnmapDescriptors,
     unmapGranularityBlocks: Math.max(1, d.unmapGranularity / blockSize),
-    maxWriteSameBlocks: Math.max(1, d.maxWriteSame / blockSize),
+    maxWriteSameBlocks: d.maxWriteSameBlocks,
   };
 }
 
@@ -78,6 +83,8 @@ export class LogicalUnit {
   readonly ua = new UnitAttentions();
   readonly lock = new RangeLock();
   readonly limits: BlockLimits;
+  /** I_T nexus holding the RESERVE(6)/(10) reservation (spc/reserve-release.ts), if any. */
+  reservationHolder: string | undefined = undefined;
 
   constructor(
     readonly definition: LunDefinition,

@@ -50,6 +50,8 @@ export const Rules = {
   WRITE: rule(C, C, C, A, C, C),
   /** Device configuration from non-holders (MODE SELECT, MODE SENSE, REPORT SUPPORTED OPERATION CODES / TMFs; SPC-4 §5.13.1). */
   MANAGEMENT: rule(C, C, C, A, C, C),
+  /** RESERVE(6)/(10): conflicts with a reservation held by another nexus (SPC-4 §5.13.1; the PR columns are for the PR issue). */
+  RESERVE: rule(C, C, C, C, C, C),
 } as const;
 
 /** The reservation state a dispatcher consults (placeholder until persistent reservations exist). */

@@ -10,7 +10,8 @@
  *     and REQUEST SENSE neither report nor get blocked by one);
  *  3. operation code known (INVALID COMMAND OPERATION CODE), service action
  *     known (INVALID FIELD IN CDB);
- *  4. reservation conflict (hook; SPC-4 §5.13.1);
+ *  4. reservation conflict: RESERVE(6)/(10) held by another nexus, then the
+ *     persistent-reservation hook (SPC-4 §5.13.1);
  *  5. ALUA access state (hook; SPC-4 §5.15);
  *  6. CDB validation: reserved bits from the usage bitmap, CONTROL byte
  *     NACA/LINK, then the command's own field checks (INVALID FIELD IN CDB
@@ -29,7 +30,7 @@ import { CheckCondition, invalidFieldInCdb, invalidOpcode, lbaOutOfRange, luNotS
 import { Asc, SenseKey } from './constants.js';
 import { encodeSense } from './sense.js';
 import { LogicalUnit, type BlockLimits } from './logical-unit.js';
-import { NO_RESERVATIONS, type ReservationHook } from './reservations.js';
+import { NO_RESERVATIONS, ruleFor, type ReservationHook } from './reservations.js';
 import { ALL_ACTIVE_OPTIMIZED, type AluaHook } from './alua.js';
 
 export type ScsiLogFn = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, ctx?: Record<string, unknown>) => void;
@@ -209,12 +210,17 @@ export class ScsiTargetDevice implements ScsiTarget, DeviceServices {
     if (!known) return;
     if (--known.refs > 0) return;
     this.nexuses.delete(nexus.id);
-    for (const lu of this.all.values()) lu.ua.forget(nexus.id);
+    for (const lu of this.all.values()) {
+      lu.ua.forget(nexus.id);
+      // SPC-2 §5.5.1: an I_T nexus loss releases its RESERVE(6)/(10) reservation.
+      if (lu.reservationHolder === nexus.id) lu.reservationHolder = undefined;
+    }
   }
 
   /**
    * LOGICAL UNIT RESET (SAM-5 §6.3.3): mode parameters return to their
-   * defaults (nothing is saved) and every I_T nexus, the requesting one
+   * defaults (nothing is saved), a RESERVE(6)/(10) reservation is released
+   * (SPC-2 §5.5.1) and every I_T nexus, the requesting one
    * included, gets BUS DEVICE RESET FUNCTION OCCURRED. Aborting the tasks
    * is the transport's part.
    */
@@ -222,6 +228,7 @@ export class ScsiTargetDevice implements ScsiTarget, DeviceServices {
     const lu = this.all.get(lun);
     if (!lu) return;
     lu.mode.reset();
+    lu.reservationHolder = undefined;
     lu.ua.establishFor(this.nexuses.keys(), Asc.BUS_DEVICE_RESET_FUNCTION_OCCURRED);
   }
 
@@ -229,6 +236,7 @@ export class ScsiTargetDevice implements ScsiTarget, DeviceServices {
   targetReset(_nexus: ItNexus): void {
     for (const lu of this.all.values()) {
       lu.mode.reset();
+      lu.reservationHolder = undefined;
       lu.ua.establishFor(this.nexuses.keys(), Asc.POWER_ON_RESET_OR_BUS_DEVICE_RESET);
     }
   }
@@ -264,6 +272,9 @@ export class ScsiTargetDevice implements ScsiTarget, DeviceServices {
         throw invalidOpcode();
       }
       if (lu) {
+        // SPC-4 §5.13.1 column A: reserved with RESERVE(6)/(10) by another I_T nexus.
+        const holder = lu.reservationHolder;
+        if (holder !== undefined && holder !== req.nexus.id && ruleFor(def, cdb).reserved === 'conflict') return RESERVATION_CONFLICT;
         if (this.reservations.conflicts(lu, req.nexus, def, cdb)) return RESERVATION_CONFLICT;
         const denied = this.alua.check(lu, req.nexus, def);
         if (denied) throw denied;

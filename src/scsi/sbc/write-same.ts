@@ -3,8 +3,7 @@
  *
  * - NUMBER OF LOGICAL BLOCKS 0 means "to the last LBA" (WSNZ = 0 in VPD B0h);
  *   more than MAXIMUM WRITE SAME LENGTH is INVALID FIELD IN CDB.
- * - UNMAP = 1 deallocates when the block is all zeros (LBPRZ = 1 makes
- *   deallocated blocks read as zeros); other data is written.
+ * - UNMAP = 1 deallocates the blocks (LBPRZ = 1: they read back as zeros).
  * - ANCHOR = 1 is refused: anchored state is not supported (ANC_SUP = 0), and
  *   ANCHOR without UNMAP is invalid in any case.
  * - NDOB (WRITE SAME(16) only): no Data-Out, the block is zeros.
@@ -72,8 +71,11 @@ export async function writeSame(ctx: LuContext): Promise<ScsiResponse> {
   const n = ctx.blocks;
   if (n === 0) return GOOD;
   const fua = lu.fua(false);
-  if (!block || isAllZero(block)) {
-    await zeroBlocks(lu, ctx.lba, n, (cdb[1] & UNMAP) !== 0, fua);
+  // SBC-3 §5.42: with UNMAP = 1 the blocks are deallocated (they then read as zeros, LBPRZ = 1)
+  // whatever the Data-Out block holds; libiscsi WriteSame*.UnmapUntilEnd relies on it.
+  const deallocate = (cdb[1] & UNMAP) !== 0;
+  if (deallocate || !block || isAllZero(block)) {
+    await zeroBlocks(lu, ctx.lba, n, deallocate, fua);
     return GOOD;
   }
   const chunkBlocks = Math.max(1, Math.min(n, Math.floor(PATTERN_CHUNK / bs)));

@@ -58,7 +58,7 @@ size_bytes=$(numfmt --from=iec "${SIZE%B}" 2>/dev/null) || { e2e_err "bad BENCH_
 (( size_bytes >= 1048576 && size_bytes % 1048576 == 0 )) ||
     { e2e_err "BENCH_SIZE must be a multiple of 1 MiB"; exit 2; }
 
-export E2E_LOG_DIR=${E2E_LOG_DIR:-$(e2e_log_dir bench)}
+export E2E_LOG_DIR; E2E_LOG_DIR=$(e2e_log_dir bench) || exit 2  # under a preset E2E_LOG_DIR
 LOGDIR=$E2E_LOG_DIR
 RESULTS="$LOGDIR/results.tsv"
 printf 'target\tworkload\trep\tcount\tseconds\tiops\tcpu_us_per_io\tcpu_pct\tstatus\n' >"$RESULTS"
@@ -66,8 +66,7 @@ work=$(e2e_tmpdir bench) || exit 2
 
 declare -A URL PID STATUS
 cleanup() { stop_tgt; stop_ourd; rm -rf "$work"; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+e2e_on_exit cleanup
 
 # CPU ticks (utime+stime) of PID and all its descendants.
 tree_ticks() {

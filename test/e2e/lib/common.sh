@@ -112,14 +112,36 @@ e2e_tmpdir() {
     mktemp -d "$base/$1.XXXXXX"
 }
 
-# e2e_log_dir NAME : where a run keeps its logs. $E2E_LOG_DIR if set (created),
-# else a fresh /tmp/e2e-logs/NAME-<timestamp> directory.
+# e2e_log_dir NAME : where a run keeps its logs (created): $E2E_LOG_DIR/NAME if
+# E2E_LOG_DIR is set (e.g. a CI artifacts directory), else a fresh
+# /tmp/e2e-logs/NAME-<timestamp>-<pid>.
 e2e_log_dir() {
     local d
     if [[ -n "${E2E_LOG_DIR:-}" ]]; then
-        d="$E2E_LOG_DIR"
+        d="$E2E_LOG_DIR/$1"
     else
         d="/tmp/e2e-logs/$1-$(date +%Y%m%d-%H%M%S)-$$"
     fi
     mkdir -p "$d" && printf '%s\n' "$d"
 }
+
+# e2e_on_exit CMD : run CMD (a function name) when the script exits, also on
+# Ctrl-C / SIGTERM. Further INT/TERM are ignored while CMD runs, so a second
+# signal cannot cut the cleanup short and leave a target running.
+e2e_on_exit() {
+    # shellcheck disable=SC2064
+    trap "trap '' INT TERM; $1" EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+}
+
+# Prefix that makes a started process receive SIGKILL (_E2E_PDEATH) or SIGTERM
+# (_E2E_PDEATH_TERM) when the shell that started it dies (util-linux setpriv;
+# empty when setpriv is missing). Note: with `cmd &`, the parent is this shell.
+if command -v setpriv >/dev/null 2>&1 && setpriv --pdeathsig KILL true 2>/dev/null; then
+    _E2E_PDEATH=(setpriv --pdeathsig KILL)
+    _E2E_PDEATH_TERM=(setpriv --pdeathsig TERM)
+else
+    _E2E_PDEATH=()
+    _E2E_PDEATH_TERM=()
+fi

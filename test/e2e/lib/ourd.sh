@@ -111,7 +111,8 @@ start_ourd() {
 
     # exec: $! must be node itself (signals, /proc/PID/stat), not a subshell.
     # shellcheck disable=SC2086
-    ( exec env -u ISCSI_HOST_ID ISCSI_CONFIG="$OURD_DIR/config" ISCSI_ROOT="$OURD_DIR/root" \
+    # setpriv --pdeathsig TERM: the daemon is told to stop if this shell dies.
+    ( exec "${_E2E_PDEATH_TERM[@]}" env -u ISCSI_HOST_ID ISCSI_CONFIG="$OURD_DIR/config" ISCSI_ROOT="$OURD_DIR/root" \
         ISCSI_RUN_DIR="$OURD_DIR/run" ISCSI_STATE_DIR="$OURD_DIR/state" \
         "${OURD_NODE:-node}" "$OURD_DAEMON_JS" ${OURD_DAEMON_ARGS:-} ) >"$OURD_LOG" 2>&1 </dev/null &
     OURD_PID=$!
@@ -183,8 +184,7 @@ if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
     case "${1:-}" in
         run)
             shift
-            trap stop_ourd EXIT
-            trap 'exit 130' INT TERM
+            e2e_on_exit stop_ourd
             start_ourd "$@"
             printf '%s\n' "${OURD_URLS[@]}"
             e2e_log "our daemon running; Ctrl-C to stop"

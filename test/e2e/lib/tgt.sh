@@ -62,7 +62,9 @@ start_tgt() {
     # -C accepts a small number; the socket directory is private anyway.
     _TGT_CTL=$(( ports[0] % 30000 + 1 ))
 
-    TGT_IPC_SOCKET="$TGT_DIR/socket" tgtd -f -C "$_TGT_CTL" \
+    # setpriv --pdeathsig: tgtd dies with this shell even if the shell is killed
+    # before it can run stop_tgt (never a leftover tgtd holding a port).
+    TGT_IPC_SOCKET="$TGT_DIR/socket" "${_E2E_PDEATH[@]}" tgtd -f -C "$_TGT_CTL" \
         --iscsi "portal=$E2E_HOST:${ports[0]}" >"$TGT_LOG" 2>&1 </dev/null &
     TGT_PID=$!
 
@@ -123,8 +125,7 @@ if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
     case "${1:-}" in
         run)
             shift
-            trap stop_tgt EXIT
-            trap 'exit 130' INT TERM
+            e2e_on_exit stop_tgt
             start_tgt "$@"
             printf '%s\n' "${TGT_URLS[@]}"
             e2e_log "tgtd running; Ctrl-C to stop"

@@ -11,9 +11,8 @@ set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$HERE/../lib/ourd.sh"
 
-export E2E_LOG_DIR=${E2E_LOG_DIR:-$(e2e_log_dir libiscsi-ours)}
-trap stop_ourd EXIT
-trap 'exit 130' INT TERM
+export E2E_LOG_DIR; E2E_LOG_DIR=$(e2e_log_dir libiscsi-ours) || exit 2  # under a preset E2E_LOG_DIR
+e2e_on_exit stop_ourd
 
 mapfile -t ports < <(e2e_free_ports 2) || exit 2
 start_ourd "${ports[@]}" || { e2e_err "our daemon did not start; logs in $E2E_LOG_DIR"; exit 2; }

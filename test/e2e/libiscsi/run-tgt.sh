@@ -9,11 +9,10 @@ set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$HERE/../lib/tgt.sh"
 
-export E2E_LOG_DIR=${E2E_LOG_DIR:-$(e2e_log_dir libiscsi-tgt)}
+export E2E_LOG_DIR; E2E_LOG_DIR=$(e2e_log_dir libiscsi-tgt) || exit 2  # under a preset E2E_LOG_DIR
 img=$(e2e_tmpdir e2e-libiscsi-tgt)/lun.img
 cleanup() { stop_tgt; rm -rf "$(dirname "$img")"; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+e2e_on_exit cleanup
 
 truncate -s "${LUN_SIZE:-1G}" "$img" || exit 2
 mapfile -t ports < <(e2e_free_ports 2) || exit 2

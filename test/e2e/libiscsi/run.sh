@@ -97,7 +97,8 @@ fi
 awk -F'\t' -v rc="$rc" '
     FILENAME == ARGV[1] { seen[$1] = 1; next }
     !($1 in seen) { printf "%s\tFAIL\tnot run (iscsi-test-cu exit status %s)\n", $1, rc }
-' "$LOGDIR/results.tsv" "$LOGDIR/selected-tests.txt" >>"$LOGDIR/results.tsv"
+' "$LOGDIR/results.tsv" "$LOGDIR/selected-tests.txt" >"$LOGDIR/notrun.tsv"
+cat "$LOGDIR/notrun.tsv" >>"$LOGDIR/results.tsv" && rm -f "$LOGDIR/notrun.tsv"
 
 # Expectations; with a single URL the MultipathIO tests cannot run.
 expfile="$LOGDIR/expectations.effective.txt"

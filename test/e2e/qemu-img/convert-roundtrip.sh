@@ -33,14 +33,14 @@ e2e_need_cmd qemu-img cmp || exit 2
 bytes=$(numfmt --from=iec "${SIZE%B}" 2>/dev/null) || { e2e_err "bad SIZE $SIZE"; exit 2; }
 (( bytes > 0 && bytes % 512 == 0 )) || { e2e_err "SIZE must be a positive multiple of 512"; exit 2; }
 
-export E2E_LOG_DIR=${E2E_LOG_DIR:-$(e2e_log_dir qemu-img-roundtrip)}
+logname=qemu-img-roundtrip-${mode%%:*}   # -ours, -tgt, -iscsi
+export E2E_LOG_DIR; E2E_LOG_DIR=$(e2e_log_dir "$logname") || exit 2  # under a preset E2E_LOG_DIR
 work=$(e2e_tmpdir e2e-qemu-img) || exit 2
 cleanup() {
     stop_tgt; stop_ourd
     if [[ -n "${E2E_KEEP:-}" ]]; then e2e_log "kept $work"; else rm -rf "$work"; fi
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+e2e_on_exit cleanup
 
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }

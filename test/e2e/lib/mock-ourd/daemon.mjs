@@ -52,7 +52,10 @@ function handle(req) {
       if (!t) throw new Error(`no target ${req.target}`);
       if (t.child) return 'already running';
       const ports = t.portals.map((p) => p.split(':').pop());
-      t.child = spawn('bash', [path.join(here, '..', 'tgt.sh'), 'run', t.luns.get('1'), ...ports], {
+      // setpriv --pdeathsig: tgt.sh stops its tgtd even if this process is killed.
+      const cmd = ['bash', path.join(here, '..', 'tgt.sh'), 'run', t.luns.get('1'), ...ports];
+      if (fs.existsSync('/usr/bin/setpriv')) cmd.unshift('setpriv', '--pdeathsig', 'TERM');
+      t.child = spawn(cmd[0], cmd.slice(1), {
         env: { ...process.env, TGT_IQN: req.target, E2E_LOG_DIR: '' },
         stdio: ['ignore', 'inherit', 'inherit'],
       });

@@ -12,6 +12,8 @@ E2E_LIB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 E2E_DIR="$(cd "$E2E_LIB_DIR/.." && pwd)"
 E2E_REPO_ROOT="$(cd "$E2E_DIR/../.." && pwd)"
 E2E_HOST=127.0.0.1
+# tgtd, tgtadm live in /usr/sbin, which a non-root PATH may lack.
+case ":$PATH:" in *:/usr/sbin:*) ;; *) PATH="$PATH:/usr/sbin:/sbin" ;; esac
 
 e2e_log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 e2e_err() { printf '[%s] ERROR: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }

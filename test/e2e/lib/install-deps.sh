@@ -10,7 +10,7 @@
 # since the harnesses run their own tgtd on loopback only.
 set -euo pipefail
 
-PKGS=(libiscsi-bin qemu-utils qemu-block-extra tgt iproute2 "$@")
+PKGS=(libiscsi-bin qemu-utils qemu-block-extra tgt iproute2 procps "$@")
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# All end-to-end suites against the built daemon, each one a stage that passes
+# or fails on its own; prints one summary line at the end.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+export E2E_LOG_DIR=${E2E_LOG_DIR:-/tmp/e2e-logs}
+mkdir -p "$E2E_LOG_DIR"
+
+passed=0 failed=0 failures=()
+stage() {
+  local name=$1; shift
+  printf '\n---- e2e stage: %s\n' "$name"
+  local t0=$SECONDS
+  if "$@"; then
+    passed=$((passed + 1)); echo "---- $name: PASS ($((SECONDS - t0)) s)"
+  else
+    failed=$((failed + 1)); failures+=("$name"); echo "---- $name: FAIL ($((SECONDS - t0)) s)"
+  fi
+}
+
+stage "libiscsi conformance (iscsi-test-cu -d -v -t ALL, two portals)" bash test/e2e/libiscsi/run-ours.sh
+stage "qemu-img convert round trip (256 MiB)" bash test/e2e/qemu-img/convert-roundtrip.sh ours
+stage "hostile input" npx vitest run --config vitest.e2e.config.ts test/e2e/hostile
+stage "Linux kernel initiator in a VM" npx vitest run --config vitest.e2e.config.ts test/e2e/kernel-initiator
+
+echo
+[ ${#failures[@]} -gt 0 ] && printf 'failed stage: %s\n' "${failures[@]}"
+echo "e2e: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

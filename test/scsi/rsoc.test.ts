@@ -128,3 +128,31 @@ describe('REPORT TARGET PORT GROUPS (SPC-4 §6.27)', () => {
     expect((r.dataIn as Buffer).readUInt32BE(0)).toBe(24);
   });
 });
+
+describe('every command of the table', () => {
+  it('has the CDB length its operation code group implies (SPC-4 §4.3.4)', () => {
+    for (const c of COMMAND_LIST) {
+      const group = c.opcode >> 5;
+      const expected = [6, 10, 10, -1, 16, 12][group];
+      expect([c.name, c.cdbLength]).toEqual([c.name, expected]);
+    }
+  });
+
+  it('refuses each reserved bit with a field pointer to it', async () => {
+    const h = await harness();
+    for (const c of COMMAND_LIST) {
+      for (let byte = 1; byte < c.cdbLength - 1; byte++) {
+        const allowed = c.serviceAction !== undefined && byte === 1 ? c.usage[1] | 0x1f : c.usage[byte];
+        for (let bit = 0; bit < 8; bit++) {
+          if (allowed & (1 << bit)) continue;
+          const b = Buffer.alloc(16);
+          b[0] = c.opcode;
+          if (c.serviceAction !== undefined) b[1] = c.serviceAction;
+          b[byte] |= 1 << bit;
+          const s = senseOf(await h.run(b, { data: Buffer.alloc(0) }));
+          expect([c.name, byte, bit, s.asc, s.fieldPointer, s.bit]).toEqual([c.name, byte, bit, 0x24, byte, bit]);
+        }
+      }
+    }
+  });
+});

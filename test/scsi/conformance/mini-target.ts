@@ -53,7 +53,7 @@ function decodeLun(b: Buffer): number {
 }
 
 class Conn {
-  private buf = Buffer.alloc(0);
+  private buf: Buffer = Buffer.alloc(0);
   private statSN = 0;
   private expCmdSN = 0;
   private fullFeature = false;
@@ -62,7 +62,6 @@ class Conn {
   private nexus?: ItNexus;
   private maxSend = 8192;
   private maxBurst = 262144;
-  private immediateData = true;
   private readonly tasks = new Map<number, Task>();
   private nextTtt = 1;
   private closed = false;
@@ -203,7 +202,6 @@ class Conn {
           out.push([k, 'Yes']);
           break;
         case 'ImmediateData':
-          this.immediateData = v === 'Yes';
           out.push([k, v === 'Yes' ? 'Yes' : 'No']);
           break;
         case 'MaxOutstandingR2T':

@@ -52,6 +52,8 @@ export interface ScsiRequest {
   dataOut?: Buffer;
   /** The initiator's buffer size for Data-In (iSCSI ExpectedDataTransferLength when R bit set). */
   expectedDataInLength: number;
+  /** iSCSI ExpectedDataTransferLength when the W bit is set, else 0: what the initiator meant to send (may differ from the CDB's transfer length). */
+  expectedDataOutLength?: number;
   /** Aborted by task management; long operations may check it and stop early. */
   signal?: AbortSignal;
 }

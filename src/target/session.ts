@@ -413,6 +413,7 @@ export class Session {
           taskAttr: pdu.attr,
           dataOut: task.buffer ? task.buffer.subarray(0, Math.min(task.received, task.buffer.length)) : pdu.write ? EMPTY : undefined,
           expectedDataInLength: pdu.read ? pdu.expectedDataTransferLength : 0,
+          expectedDataOutLength: pdu.write ? pdu.expectedDataTransferLength : 0,
           signal: task.abort.signal,
         });
       } catch (err) {

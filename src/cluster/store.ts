@@ -32,6 +32,7 @@ import {
   parsePortal,
   portalsConflict,
   resolveTargetIqn,
+  validateDescription,
   validateIqn,
   validateTargetName,
   validateUserName,
@@ -298,6 +299,7 @@ export class ClusterStore {
     const iqn = iqnFromName(this.iqnPrefix, name);
     const wanted = this.parsePortals(input.portals);
     const account = input.account === undefined ? null : validateUserName(input.account);
+    const description = validateDescription(input.description ?? '');
     return this.withGlobalLock(async () => {
       if (await this.exists(this.targetDir(iqn))) {
         throw new ClusterError('ISCSI_ERR_TARGET_EXISTS', `target ${iqn} already exists: target names must be unique in the cluster`);
@@ -309,7 +311,7 @@ export class ClusterStore {
         version: RECORD_VERSION,
         iqn,
         name,
-        description: input.description ?? '',
+        description,
         portals: [],
         nextPortalId: 1,
         luns: [],
@@ -343,6 +345,7 @@ export class ClusterStore {
     const v = validateIqn(iqn);
     const wanted = changes.portals === undefined ? undefined : this.parsePortals(changes.portals);
     const account = changes.account === undefined || changes.account === null ? changes.account : validateUserName(changes.account);
+    if (changes.description !== undefined) validateDescription(changes.description);
     return this.withGlobalLock(async () => {
       if (wanted) await this.checkPortalsFree(wanted, v);
       if (account) await this.checkAccountExists(account);

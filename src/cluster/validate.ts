@@ -60,6 +60,18 @@ export function validateTargetName(name: string): string {
   return v;
 }
 
+/**
+ * Descriptions become the TargetAlias (RFC 7143 §13.6: UTF-8 text): at most
+ * 255 bytes, no control characters.
+ */
+export function validateDescription(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  if (Buffer.byteLength(text) > 255 || /[\u0000-\u001f\u007f]/.test(text)) {
+    throw new ClusterError('ISCSI_ERR_BAD_DESCRIPTION', 'description must be at most 255 bytes of text without control characters');
+  }
+  return text;
+}
+
 /** `create -n NAME` → `<prefix>:<name>`, validated as a whole. */
 export function iqnFromName(prefix: string, name: string): string {
   const iqn = `${validateIqnPrefix(prefix)}:${validateTargetName(name)}`;

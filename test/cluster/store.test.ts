@@ -91,6 +91,9 @@ describe('ClusterStore', () => {
     await expect(s.createTarget({ name: 'test2', portals: ['10.0.0.2'], account: 'nobody' })).rejects.toMatchObject({
       code: 'ISCSI_ERR_ACCOUNT_NOT_FOUND',
     });
+    await expect(s.createTarget({ name: 'test2', portals: ['10.0.0.2'], description: 'a\nb' })).rejects.toMatchObject({
+      code: 'ISCSI_ERR_BAD_DESCRIPTION',
+    });
     await expect(s.getTarget(`${PREFIX}:nope`)).rejects.toMatchObject({ code: 'ISCSI_ERR_TARGET_NOT_FOUND' });
     await expect(s.addLun(IQN1, { id: 300, sizeBytes: MiB })).rejects.toMatchObject({ code: 'ISCSI_ERR_BAD_LUN_ID' });
     await expect(s.addLun(`${PREFIX}:nope`, { id: 1, sizeBytes: MiB })).rejects.toMatchObject({ code: 'ISCSI_ERR_TARGET_NOT_FOUND' });

@@ -16,6 +16,12 @@
 #   -a, --append ARGS    extra kernel command line (e.g. "vmtest.debug=1",
 #                        "vmtest.multipathd=1", "vmtest.net=dhcp")
 #   -q, --quiet          do not copy the console to stdout (log file only)
+#   -n, --nics N         N user-mode NICs (default 1): NIC i (eth<i>) is on
+#                        10.0.<2+i>.0/24, guest 10.0.<2+i>.15, host 10.0.<2+i>.2
+#                        (every one of them is the host's 127.0.0.1)
+#       --netns NAME     run QEMU inside network namespace NAME (ip netns exec):
+#                        the guest then reaches that namespace's addresses
+#                        directly, and 10.0.x.2 is the namespace's 127.0.0.1
 #       --no-net         no default NIC (give your own -netdev/-device after --)
 #       --verbose-kernel drop "quiet" from the kernel command line
 # Every file in guest/ next to this script is available in the VM as /guest/<name>
@@ -35,9 +41,9 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../../.." && pwd)"
 export VM_CACHE_DIR="${VM_CACHE_DIR:-$REPO/.vm-cache}"
 
-TIMEOUT=600 LOG="" MEM=1024 CPUS=2 APPEND="" QUIET=0 NONET=0 KQUIET=quiet
+TIMEOUT=600 LOG="" MEM=1024 CPUS=2 NICS=1 NETNS="" APPEND="" QUIET=0 NONET=0 KQUIET=quiet
 ENVS=() FILES=() SCRIPT=""
-usage() { sed -n '2,31p' "$0" >&2; exit 2; }
+usage() { sed -n '2,38p' "$0" >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
     -t|--timeout) TIMEOUT="$2"; shift 2 ;;
@@ -48,6 +54,8 @@ while [ $# -gt 0 ]; do
     -c|--cpus) CPUS="$2"; shift 2 ;;
     -a|--append) APPEND="$APPEND $2"; shift 2 ;;
     -q|--quiet) QUIET=1; shift ;;
+    -n|--nics) NICS="$2"; shift 2 ;;
+    --netns) NETNS="$2"; shift 2 ;;
     --no-net) NONET=1; shift ;;
     --verbose-kernel) KQUIET=""; shift ;;
     -h|--help) usage ;;
@@ -106,7 +114,11 @@ if [ -z "$LOG" ]; then
 fi
 mkdir -p "$(dirname "$LOG")"
 NET=()
-[ "$NONET" = 1 ] || NET=(-netdev user,id=n0 -device virtio-net-pci,netdev=n0,romfile=)
+if [ "$NONET" = 0 ]; then
+  for ((i = 0; i < NICS; i++)); do
+    NET+=(-netdev "user,id=n$i,net=10.0.$((2 + i)).0/24" -device "virtio-net-pci,netdev=n$i,romfile=")
+  done
+fi
 CMDLINE="console=ttyS0,115200 $KQUIET panic=-1 net.ifnames=0 biosdevname=0 $APPEND"
 QEMU=(qemu-system-x86_64 -accel tcg -cpu max -smp "$CPUS" -m "$MEM"
       -nodefaults -no-user-config -display none -monitor none -no-reboot
@@ -114,6 +126,7 @@ QEMU=(qemu-system-x86_64 -accel tcg -cpu max -smp "$CPUS" -m "$MEM"
       -device virtio-rng-pci
       -kernel "$VM_KERNEL" -initrd "$WORK/initrd.img" -append "$CMDLINE"
       "${NET[@]+"${NET[@]}"}" "${EXTRA[@]+"${EXTRA[@]}"}")
+[ -z "$NETNS" ] || QEMU=(ip netns exec "$NETNS" "${QEMU[@]}")
 echo "[run-vm] log: $LOG" >&2
 START=$(date +%s.%N)
 # qemu runs in the background (under `timeout`, same process group) so that

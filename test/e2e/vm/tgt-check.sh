@@ -8,8 +8,11 @@
 #   iqn.2024-01.org.vstorage.test:tgt-plain   LUN 1, 256 MiB, no auth
 #   iqn.2024-01.org.vstorage.test:tgt-chap    LUN 1, 64 MiB, CHAP (tgt: MD5 only,
 #                                             see below), mutual account bound
-# then boots the VM once and runs guest/smoke.sh on the plain target and
-# guest/chap.sh (one-way, then mutual) on the CHAP target. The tgtd and the
+# and a second portal 127.0.0.1:PORT+1; then boots the VM once and runs
+# guest/smoke.sh and guest/multipath.sh (two ports via one NIC, then one port
+# via two NICs) on the plain target and
+# guest/chap.sh (one-way, then mutual) on the CHAP target.
+# VM_TGT_SCENARIOS="smoke chap multipath" (default) picks the scenarios. The tgtd and the
 # backing files are removed on exit.
 #
 # Usage: tgt-check.sh [run-vm.sh options...]     e.g. tgt-check.sh -q
@@ -29,13 +32,17 @@ if [ -z "$PORT" ]; then
     PORT=13260; while ! port_free "$PORT"; do PORT=$((PORT + 1)); done
   fi
 fi
+PORT2=$((PORT + 1)); while ! port_free "$PORT2"; do PORT2=$((PORT2 + 1)); done
 CP="$PORT"   # management socket /var/run/tgtd/socket.$CP, separate from any other tgtd
 TGTPID=""
 SHM="/dev/shm/vmtest-tgt-$$"
 cleanup() {
   if [ -n "$TGTPID" ] && kill -0 "$TGTPID" 2>/dev/null; then
-    tgtadm -C "$CP" --mode sys --op update --name State -v offline >/dev/null 2>&1 || true
-    kill -TERM "$TGTPID" 2>/dev/null || true
+    # tgtd -f ignores SIGTERM while it has targets: delete them, then the system
+    for tid in 1 2; do
+      tgtadm -C "$CP" --lld iscsi --op delete --mode target --tid "$tid" --force >/dev/null 2>&1 || true
+    done
+    tgtadm -C "$CP" --op delete --mode system >/dev/null 2>&1 || true
     for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$TGTPID" 2>/dev/null || break; sleep 0.3; done
     kill -KILL "$TGTPID" 2>/dev/null || true
     wait "$TGTPID" 2>/dev/null || true
@@ -45,7 +52,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-echo "[tgt-check] tgtd on 127.0.0.1:$PORT (control port $CP)" >&2
+echo "[tgt-check] tgtd on 127.0.0.1:$PORT and :$PORT2 (control port $CP)" >&2
 tgtd -f -C "$CP" --iscsi "portal=127.0.0.1:$PORT" > "${TMPDIR:-/tmp}/vmtest-tgtd-$PORT.log" 2>&1 &
 TGTPID=$!
 for _ in $(seq 1 50); do
@@ -54,6 +61,8 @@ for _ in $(seq 1 50); do
   sleep 0.1
 done
 adm() { tgtadm -C "$CP" --lld iscsi "$@"; }
+# second portal on the same loopback address, for the multipath scenario
+adm --op new --mode portal --param "portal=127.0.0.1:$PORT2"
 
 PLAIN=iqn.2024-01.org.vstorage.test:tgt-plain
 CHAP=iqn.2024-01.org.vstorage.test:tgt-chap
@@ -72,12 +81,22 @@ adm --op bind --mode account --tid 2 --user tgtmutual --outgoing
 
 start=$(date +%s.%N)
 set +e
-"$HERE/run-vm.sh" -t "${VM_TGT_TIMEOUT:-900}" "$@" \
+"$HERE/run-vm.sh" -t "${VM_TGT_TIMEOUT:-900}" --nics 2 "$@" \
   -e VM_TARGET_PORTAL="10.0.2.2:$PORT" -e VM_TARGET_LUN=1 \
+  -e PORT="$PORT" -e PORT2="$PORT2" \
+  -e SCENARIOS="${VM_TGT_SCENARIOS:-smoke chap multipath}" \
   -e PLAIN="$PLAIN" -e CHAP="$CHAP" - <<'GUEST'
 set -u
 rc=0
-VM_TARGET_IQN=$PLAIN sh /guest/smoke.sh || rc=1
+has() { case " $SCENARIOS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+if has smoke; then VM_TARGET_IQN=$PLAIN sh /guest/smoke.sh || rc=1; fi
+if has multipath; then
+  # two portals (ports) on the host's loopback, reached through one NIC
+  VM_TARGET_IQN=$PLAIN VM_TARGET_PORTALS="10.0.2.2:$PORT 10.0.2.2:$PORT2" sh /guest/multipath.sh || rc=1
+  # one host port reached through two NICs (10.0.2.2 via eth0, 10.0.3.2 via eth1)
+  VM_TARGET_IQN=$PLAIN VM_TARGET_PORTALS="10.0.2.2:$PORT 10.0.3.2:$PORT" sh /guest/multipath.sh || rc=1
+fi
+has chap || exit $rc
 # tgt 1.0.85 knows CHAP_A=5 (MD5) and CHAP_A=7, which it takes for SHA-1 while
 # open-iscsi (and the IANA registry) mean SHA-256 by 7 (SHA-1 is 6, SHA3-256 8).
 # So against tgt: MD5 works, a list without SHA256 falls through to MD5, and

@@ -45,6 +45,17 @@ export interface RunInVmOptions {
   memoryMb?: number;
   /** Guest CPUs (default 2). */
   cpus?: number;
+  /**
+   * Number of user-mode NICs (default 1). NIC i is eth<i> on 10.0.<2+i>.0/24:
+   * guest 10.0.<2+i>.15, host 10.0.<2+i>.2, each of them the host's 127.0.0.1.
+   */
+  nics?: number;
+  /**
+   * Run QEMU inside this network namespace (`ip netns exec`): the guest then
+   * reaches the namespace's own addresses directly (e.g. portal IPs on a dummy
+   * or veth interface there), and 10.0.2.2 is the namespace's 127.0.0.1.
+   */
+  netns?: string;
   /** Do not create the default user-mode NIC (then give your own in extraQemuArgs). */
   noDefaultNet?: boolean;
   /** Serial console log file (default: $VM_CACHE_DIR/logs/vm-<time>-<pid>.log). */
@@ -158,6 +169,8 @@ export async function runInVm(opts: RunInVmOptions): Promise<VmResult> {
   if (opts.memoryMb) args.push('-m', String(opts.memoryMb));
   if (opts.cpus) args.push('-c', String(opts.cpus));
   if (opts.kernelArgs) args.push('-a', opts.kernelArgs);
+  if (opts.nics) args.push('-n', String(opts.nics));
+  if (opts.netns) args.push('--netns', opts.netns);
   if (opts.noDefaultNet) args.push('--no-net');
   if (opts.logFile) args.push('-l', opts.logFile);
   args.push('-', '--', ...(opts.extraQemuArgs ?? []));

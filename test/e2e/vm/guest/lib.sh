@@ -25,7 +25,7 @@
 #   fs_verify DEV MNT SUMS               mount, sha256sum -c SUMS, umount
 #   fio_verify DEV [SIZE] [BS] [RW] [IODEPTH] [ENGINE]   write+verify (crc32c), direct I/O
 #   dd_pattern_check DEV                 small raw write/read-back check without a filesystem
-#   mpath_start ; mpath_wait MAP NPATHS [TIMEOUT] ; mpath_map_of DEV
+#   mpath_start ; mpath_wait MAP NPATHS [TIMEOUT] ; mpath_map_of DEV ; mpath_remove MAP
 
 # ----------------------------------------------------------------- basics
 log() { echo "[guest $(cut -d' ' -f1 /proc/uptime)s] $*"; }
@@ -251,4 +251,9 @@ mpath_map_of() {
     _dm="${_h%/slaves/*}"; cat "$_dm/dm/name"; return 0
   done
   return 1
+}
+# mpath_remove MAP : flush the map (retried: udev probes keep it open briefly).
+mpath_remove() {
+  multipathd disablequeueing map "$1" >/dev/null 2>&1 || true
+  wait_until 15 multipath -f "$1" || { multipath -f "$1"; return 1; }
 }

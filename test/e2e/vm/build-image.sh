@@ -8,8 +8,10 @@
 # `dpkg-deb -x` into the cache: nothing is installed on the host except the
 # host tools (qemu-system-x86, cpio, kmod) when they are missing.
 #
-# Usage: build-image.sh [--force] [--print-env]
+# Usage: build-image.sh [--force] [--refresh] [--print-env]
 #   --force       rebuild the initramfs even if the cached one is up to date
+#   --refresh     apt-get update and re-resolve the package versions (else the
+#                 versions resolved on the first build are kept)
 #   --print-env   print VM_KERNEL=... / VM_INITRD=... / VM_KVER=... on stdout
 #                 (progress goes to stderr)
 # Env: VM_CACHE_DIR (default: <repo>/.vm-cache, git-ignored)
@@ -24,12 +26,14 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../../.." && pwd)"
 CACHE="${VM_CACHE_DIR:-$REPO/.vm-cache}"
 FORCE=0
+REFRESH=0
 PRINT_ENV=0
 for a in "$@"; do
   case "$a" in
     --force) FORCE=1 ;;
+    --refresh) REFRESH=1 ;;
     --print-env) PRINT_ENV=1 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "build-image.sh: unknown argument: $a" >&2; exit 2 ;;
   esac
 done
@@ -114,8 +118,11 @@ KROOT="$CACHE/kernel"     # the kernel package unpacked here
 OUT="$CACHE/image"
 mkdir -p "$DEBS" "$OUT"
 
+# The resolved list (package=version) is kept in the cache, so the image stays
+# the same until --refresh (or a version that vanished from the repository).
 pkglist_file="$CACHE/packages.txt"
-if [ ! -s "$pkglist_file" ] || [ "$FORCE" = 1 ]; then
+resolve_pkglist() {
+  local KPKG p v
   KPKG="$(kernel_pkg)"
   if [ -z "$KPKG" ]; then apt_update_once; KPKG="$(kernel_pkg)"; fi
   [ -n "$KPKG" ] || die "cannot resolve linux-image-amd64"
@@ -128,25 +135,32 @@ if [ ! -s "$pkglist_file" ] || [ "$FORCE" = 1 ]; then
     echo "$p=$v" >> "$pkglist_file.ver"
   done < "$pkglist_file.tmp"
   mv "$pkglist_file.ver" "$pkglist_file"; rm -f "$pkglist_file.tmp"
+}
+download_missing() { # -> 0 when every .deb of the list is in $DEBS
+  local pv p v missing=()
+  mapfile -t PKGS < "$pkglist_file"
+  for pv in "${PKGS[@]}"; do
+    p="${pv%%=*}"; v="${pv#*=}"
+    compgen -G "$DEBS/${p}_${v//:/%3a}_*.deb" >/dev/null || missing+=("$pv")
+  done
+  [ "${#missing[@]}" -gt 0 ] || return 0
+  log "downloading ${#missing[@]} packages into $DEBS"
+  chmod 0777 "$DEBS" 2>/dev/null || true   # lets apt's _apt sandbox write there
+  (cd "$DEBS" && apt-get download -q "${missing[@]}" >&2)
+}
+if [ ! -s "$pkglist_file" ] || [ "$REFRESH" = 1 ]; then
+  [ "$REFRESH" = 0 ] || apt_update_once
+  resolve_pkglist
+fi
+if ! download_missing; then
+  log "download failed; refreshing the package lists and retrying"
+  apt_update_once
+  resolve_pkglist
+  download_missing || die "apt-get download failed"
 fi
 mapfile -t PKGS < "$pkglist_file"
 KPKG="$(grep -E '^linux-image-' "$pkglist_file" | cut -d= -f1)"
 
-# ------------------------------------------------------------------ download
-missing=()
-for pv in "${PKGS[@]}"; do
-  p="${pv%%=*}"; v="${pv#*=}"
-  ve="${v//:/%3a}"
-  compgen -G "$DEBS/${p}_${ve}_*.deb" >/dev/null || missing+=("$pv")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  log "downloading ${#missing[@]} packages into $DEBS"
-  chmod 0777 "$DEBS" 2>/dev/null || true   # lets apt's _apt sandbox write there
-  (cd "$DEBS" && apt-get download -q "${missing[@]}" >&2) || {
-    apt_update_once
-    (cd "$DEBS" && apt-get download -q "${missing[@]}" >&2) || die "apt-get download failed"
-  }
-fi
 deb_of() { # pkg=ver -> path of the .deb
   local p="${1%%=*}" v="${1#*=}"; v="${v//:/%3a}"
   compgen -G "$DEBS/${p}_${v}_*.deb" | head -1

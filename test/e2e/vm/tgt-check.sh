@@ -19,11 +19,25 @@
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
-if ! command -v tgtd >/dev/null || ! command -v tgtadm >/dev/null; then
-  echo "[tgt-check] installing tgt" >&2
-  ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1 || apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends tgt >&2
+# tgt: the installed one, else unpacked from its .deb into the cache (no
+# install, so no service gets started); its libraries are in the guest root.
+CACHE="${VM_CACHE_DIR:-$(cd "$HERE/../../.." && pwd)/.vm-cache}"
+if command -v tgtd >/dev/null && command -v tgtadm >/dev/null; then
+  TGTD=(tgtd) TGTADM=(tgtadm)
+else
+  "$HERE/build-image.sh" >/dev/null   # also unpacks the guest libraries tgtd needs
+  if [ ! -x "$CACHE/tgt/usr/sbin/tgtd" ]; then
+    echo "[tgt-check] unpacking tgt into $CACHE/tgt" >&2
+    mkdir -p "$CACHE/tgt-deb" && chmod 0777 "$CACHE/tgt-deb"
+    (cd "$CACHE/tgt-deb" && rm -f tgt_*.deb && apt-get download -q tgt >&2)
+    rm -rf "$CACHE/tgt" && dpkg-deb -x "$CACHE"/tgt-deb/tgt_*.deb "$CACHE/tgt"
+  fi
+  R="$CACHE/root"
+  LIBS="$R/lib/x86_64-linux-gnu:$R/usr/lib/x86_64-linux-gnu"
+  TGTD=(env LD_LIBRARY_PATH="$LIBS" "$CACHE/tgt/usr/sbin/tgtd")
+  TGTADM=(env LD_LIBRARY_PATH="$LIBS" "$CACHE/tgt/usr/sbin/tgtadm")
 fi
+tgtadm() { "${TGTADM[@]}" "$@"; }
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 PORT="${VM_TGT_PORT:-}"
@@ -53,7 +67,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 echo "[tgt-check] tgtd on 127.0.0.1:$PORT and :$PORT2 (control port $CP)" >&2
-tgtd -f -C "$CP" --iscsi "portal=127.0.0.1:$PORT" > "${TMPDIR:-/tmp}/vmtest-tgtd-$PORT.log" 2>&1 &
+"${TGTD[@]}" -f -C "$CP" --iscsi "portal=127.0.0.1:$PORT" > "${TMPDIR:-/tmp}/vmtest-tgtd-$PORT.log" 2>&1 &
 TGTPID=$!
 for _ in $(seq 1 50); do
   tgtadm -C "$CP" --mode target --op show >/dev/null 2>&1 && break

@@ -111,6 +111,12 @@ export interface KeyDefinition {
   readonly ours?: (l: TargetLimits) => number | boolean | readonly string[];
   /** Fixed answer of obsolete keys. */
   readonly answer?: string;
+  /**
+   * When the initiator leaves this key alone and its RFC default is outside
+   * our limit, we propose ours before Full Feature Phase. Not set for keys
+   * whose default is harmless to us (DefaultTime2Wait/Retain).
+   */
+  readonly enforced?: boolean;
 }
 
 const MAX_24 = 16777215;
@@ -130,9 +136,9 @@ export const KEY_TABLE: readonly KeyDefinition[] = Object.freeze([
   { name: 'CHAP_R', ref: 'RFC 7143 §12.1.3', sender: 'both', use: 'SEC', scope: 'CO', kind: 'security' },
 
   // §13: operational keys, in dependency order (a key's answer may depend on keys above it)
-  { name: 'HeaderDigest', ref: 'RFC 7143 §13.1', sender: 'both', use: 'IO', scope: 'CO', kind: 'list', default: 'None', values: ['CRC32C', 'None'], ours: (l) => l.headerDigest },
-  { name: 'DataDigest', ref: 'RFC 7143 §13.1', sender: 'both', use: 'IO', scope: 'CO', kind: 'list', default: 'None', values: ['CRC32C', 'None'], ours: (l) => l.dataDigest },
-  { name: 'MaxConnections', ref: 'RFC 7143 §13.2', sender: 'both', use: 'LO', scope: 'SW', kind: 'min', default: '1', range: [1, 65535], irrelevantInDiscovery: true, ours: (l) => l.maxConnections },
+  { name: 'HeaderDigest', enforced: true, ref: 'RFC 7143 §13.1', sender: 'both', use: 'IO', scope: 'CO', kind: 'list', default: 'None', values: ['CRC32C', 'None'], ours: (l) => l.headerDigest },
+  { name: 'DataDigest', enforced: true, ref: 'RFC 7143 §13.1', sender: 'both', use: 'IO', scope: 'CO', kind: 'list', default: 'None', values: ['CRC32C', 'None'], ours: (l) => l.dataDigest },
+  { name: 'MaxConnections', enforced: true, ref: 'RFC 7143 §13.2', sender: 'both', use: 'LO', scope: 'SW', kind: 'min', default: '1', range: [1, 65535], irrelevantInDiscovery: true, ours: (l) => l.maxConnections },
   { name: 'SendTargets', ref: 'RFC 7143 §13.3', sender: 'initiator', use: 'FFPO', scope: 'SW', kind: 'declarative' },
   { name: 'TargetName', ref: 'RFC 7143 §13.4', sender: 'both', use: 'IO', scope: 'SW', kind: 'declarative' },
   { name: 'InitiatorName', ref: 'RFC 7143 §13.5', sender: 'initiator', use: 'IO', scope: 'SW', kind: 'declarative' },
@@ -140,20 +146,20 @@ export const KEY_TABLE: readonly KeyDefinition[] = Object.freeze([
   { name: 'InitiatorAlias', ref: 'RFC 7143 §13.7', sender: 'initiator', use: 'ALL', scope: 'SW', kind: 'declarative' },
   { name: 'TargetAddress', ref: 'RFC 7143 §13.8', sender: 'target', use: 'ALL', scope: 'SW', kind: 'declarative' },
   { name: 'TargetPortalGroupTag', ref: 'RFC 7143 §13.9', sender: 'target', use: 'IO', scope: 'SW', kind: 'declarative', range: [0, 65535] },
-  { name: 'InitialR2T', ref: 'RFC 7143 §13.10', sender: 'both', use: 'LO', scope: 'SW', kind: 'or', default: 'Yes', irrelevantInDiscovery: true, ours: (l) => l.initialR2T },
-  { name: 'ImmediateData', ref: 'RFC 7143 §13.11', sender: 'both', use: 'LO', scope: 'SW', kind: 'and', default: 'Yes', irrelevantInDiscovery: true, ours: (l) => l.immediateData },
+  { name: 'InitialR2T', enforced: true, ref: 'RFC 7143 §13.10', sender: 'both', use: 'LO', scope: 'SW', kind: 'or', default: 'Yes', irrelevantInDiscovery: true, ours: (l) => l.initialR2T },
+  { name: 'ImmediateData', enforced: true, ref: 'RFC 7143 §13.11', sender: 'both', use: 'LO', scope: 'SW', kind: 'and', default: 'Yes', irrelevantInDiscovery: true, ours: (l) => l.immediateData },
   { name: 'MaxRecvDataSegmentLength', ref: 'RFC 7143 §13.12', sender: 'both', use: 'ALL', scope: 'CO', kind: 'declarative', default: '8192', range: [512, MAX_24], ours: (l) => l.maxRecvDataSegmentLength },
-  { name: 'MaxBurstLength', ref: 'RFC 7143 §13.13', sender: 'both', use: 'LO', scope: 'SW', kind: 'min', default: '262144', range: [512, MAX_24], irrelevantInDiscovery: true, ours: (l) => l.maxBurstLength },
-  { name: 'FirstBurstLength', ref: 'RFC 7143 §13.14', sender: 'both', use: 'LO', scope: 'SW', kind: 'min', default: '65536', range: [512, MAX_24], irrelevantInDiscovery: true, ours: (l) => l.firstBurstLength },
+  { name: 'MaxBurstLength', enforced: true, ref: 'RFC 7143 §13.13', sender: 'both', use: 'LO', scope: 'SW', kind: 'min', default: '262144', range: [512, MAX_24], irrelevantInDiscovery: true, ours: (l) => l.maxBurstLength },
+  { name: 'FirstBurstLength', enforced: true, ref: 'RFC 7143 §13.14', sender: 'both', use: 'LO', scope: 'SW', kind: 'min', default: '65536', range: [512, MAX_24], irrelevantInDiscovery: true, ours: (l) => l.firstBurstLength },
   { name: 'DefaultTime2Wait', ref: 'RFC 7143 §13.15', sender: 'both', use: 'LO', scope: 'SW', kind: 'max', default: '2', range: [0, 3600], ours: (l) => l.defaultTime2Wait },
   { name: 'DefaultTime2Retain', ref: 'RFC 7143 §13.16', sender: 'both', use: 'LO', scope: 'SW', kind: 'min', default: '20', range: [0, 3600], ours: (l) => l.defaultTime2Retain },
-  { name: 'MaxOutstandingR2T', ref: 'RFC 7143 §13.17', sender: 'both', use: 'LO', scope: 'SW', kind: 'min', default: '1', range: [1, 65535], irrelevantInDiscovery: true, ours: (l) => l.maxOutstandingR2T },
-  { name: 'DataPDUInOrder', ref: 'RFC 7143 §13.18', sender: 'both', use: 'LO', scope: 'SW', kind: 'or', default: 'Yes', irrelevantInDiscovery: true, ours: (l) => l.dataPDUInOrder },
-  { name: 'DataSequenceInOrder', ref: 'RFC 7143 §13.19', sender: 'both', use: 'LO', scope: 'SW', kind: 'or', default: 'Yes', irrelevantInDiscovery: true, ours: (l) => l.dataSequenceInOrder },
-  { name: 'ErrorRecoveryLevel', ref: 'RFC 7143 §13.20', sender: 'both', use: 'LO', scope: 'SW', kind: 'min', default: '0', range: [0, 2], ours: (l) => l.errorRecoveryLevel },
+  { name: 'MaxOutstandingR2T', enforced: true, ref: 'RFC 7143 §13.17', sender: 'both', use: 'LO', scope: 'SW', kind: 'min', default: '1', range: [1, 65535], irrelevantInDiscovery: true, ours: (l) => l.maxOutstandingR2T },
+  { name: 'DataPDUInOrder', enforced: true, ref: 'RFC 7143 §13.18', sender: 'both', use: 'LO', scope: 'SW', kind: 'or', default: 'Yes', irrelevantInDiscovery: true, ours: (l) => l.dataPDUInOrder },
+  { name: 'DataSequenceInOrder', enforced: true, ref: 'RFC 7143 §13.19', sender: 'both', use: 'LO', scope: 'SW', kind: 'or', default: 'Yes', irrelevantInDiscovery: true, ours: (l) => l.dataSequenceInOrder },
+  { name: 'ErrorRecoveryLevel', enforced: true, ref: 'RFC 7143 §13.20', sender: 'both', use: 'LO', scope: 'SW', kind: 'min', default: '0', range: [0, 2], ours: (l) => l.errorRecoveryLevel },
   { name: 'SessionType', ref: 'RFC 7143 §13.21', sender: 'initiator', use: 'LO', scope: 'SW', kind: 'declarative', default: 'Normal', values: ['Discovery', 'Normal'] },
   { name: 'TaskReporting', ref: 'RFC 7143 §13.23', sender: 'both', use: 'LO', scope: 'SW', kind: 'list', default: 'RFC3720', values: ['RFC3720', 'ResponseFence', 'FastAbort'], irrelevantInDiscovery: true, ours: (l) => l.taskReporting },
-  { name: 'iSCSIProtocolLevel', ref: 'RFC 7143 §13.24, RFC 7144', sender: 'both', use: 'LO', scope: 'SW', kind: 'min', default: '1', range: [0, 31], ours: (l) => l.iscsiProtocolLevel },
+  { name: 'iSCSIProtocolLevel', enforced: true, ref: 'RFC 7143 §13.24, RFC 7144', sender: 'both', use: 'LO', scope: 'SW', kind: 'min', default: '1', range: [0, 31], ours: (l) => l.iscsiProtocolLevel },
   // RFC 7145 (iSER): we are iSCSI/TCP only.
   { name: 'RDMAExtensions', ref: 'RFC 7145 §6.3.1', sender: 'both', use: 'LO', scope: 'SW', kind: 'and', default: 'No', ours: () => false },
 
@@ -458,7 +464,7 @@ export class OperationalNegotiator {
     if (this.proposed.size > 0) return [];
     const out: TextPair[] = [];
     for (const def of KEY_TABLE) {
-      if (!def.ours || def.default === undefined || negotiated.has(def.name)) continue;
+      if (!def.enforced || !def.ours || def.default === undefined || negotiated.has(def.name)) continue;
       if (def.irrelevantInDiscovery && this.sessionType === 'Discovery') continue;
       const ours = def.ours(this.limits);
       const dflt = parseDefault(def);

@@ -23,7 +23,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # install, so no service gets started); its libraries are in the guest root.
 CACHE="${VM_CACHE_DIR:-$(cd "$HERE/../../.." && pwd)/.vm-cache}"
 if command -v tgtd >/dev/null && command -v tgtadm >/dev/null; then
-  TGTD=(tgtd) TGTADM=(tgtadm)
+  TGTD=(tgtd) TGTADM=(command tgtadm)
 else
   "$HERE/build-image.sh" >/dev/null   # also unpacks the guest libraries tgtd needs
   if [ ! -x "$CACHE/tgt/usr/sbin/tgtd" ]; then
@@ -67,11 +67,13 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 echo "[tgt-check] tgtd on 127.0.0.1:$PORT and :$PORT2 (control port $CP)" >&2
-"${TGTD[@]}" -f -C "$CP" --iscsi "portal=127.0.0.1:$PORT" > "${TMPDIR:-/tmp}/vmtest-tgtd-$PORT.log" 2>&1 &
+mkdir -p "$CACHE/logs"
+TGTLOG="$CACHE/logs/tgtd-$(date +%Y%m%d-%H%M%S)-$$.log"
+"${TGTD[@]}" -f -C "$CP" --iscsi "portal=127.0.0.1:$PORT" > "$TGTLOG" 2>&1 &
 TGTPID=$!
 for _ in $(seq 1 50); do
   tgtadm -C "$CP" --mode target --op show >/dev/null 2>&1 && break
-  kill -0 "$TGTPID" 2>/dev/null || { cat "${TMPDIR:-/tmp}/vmtest-tgtd-$PORT.log" >&2; exit 1; }
+  kill -0 "$TGTPID" 2>/dev/null || { cat "$TGTLOG" >&2; exit 1; }
   sleep 0.1
 done
 adm() { tgtadm -C "$CP" --lld iscsi "$@"; }
@@ -101,26 +103,32 @@ set +e
   -e SCENARIOS="${VM_TGT_SCENARIOS:-smoke chap multipath}" \
   -e PLAIN="$PLAIN" -e CHAP="$CHAP" - <<'GUEST'
 set -u
+. /guest/lib.sh
 rc=0
 has() { case " $SCENARIOS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
-if has smoke; then VM_TARGET_IQN=$PLAIN sh /guest/smoke.sh || rc=1; fi
+timed() { # NAME CMD... : run a scenario, report its time and verdict
+  _n="$1"; shift; _t=$(now_ms)
+  if "$@"; then result "scenario_$_n" "pass"; else result "scenario_$_n" "FAIL"; rc=1; fi
+  result "scenario_${_n}_ms" "$(elapsed_ms "$_t")"
+}
+if has smoke; then timed smoke env VM_TARGET_IQN="$PLAIN" sh /guest/smoke.sh; fi
 if has multipath; then
   # two portals (ports) on the host's loopback, reached through one NIC
-  VM_TARGET_IQN=$PLAIN VM_TARGET_PORTALS="10.0.2.2:$PORT 10.0.2.2:$PORT2" sh /guest/multipath.sh || rc=1
+  timed multipath_2ports env VM_TARGET_IQN="$PLAIN" VM_TARGET_PORTALS="10.0.2.2:$PORT 10.0.2.2:$PORT2" sh /guest/multipath.sh
   # one host port reached through two NICs (10.0.2.2 via eth0, 10.0.3.2 via eth1)
-  VM_TARGET_IQN=$PLAIN VM_TARGET_PORTALS="10.0.2.2:$PORT 10.0.3.2:$PORT" sh /guest/multipath.sh || rc=1
+  timed multipath_2nics env VM_TARGET_IQN="$PLAIN" VM_TARGET_PORTALS="10.0.2.2:$PORT 10.0.3.2:$PORT" sh /guest/multipath.sh
 fi
-has chap || exit $rc
-# tgt 1.0.85 knows CHAP_A=5 (MD5) and CHAP_A=7, which it takes for SHA-1 while
-# open-iscsi (and the IANA registry) mean SHA-256 by 7 (SHA-1 is 6, SHA3-256 8).
-# So against tgt: MD5 works, a list without SHA256 falls through to MD5, and
-# any list holding SHA256 fails (tgt picks 7 and checks a SHA-1 digest).
-export VM_TARGET_CHAP_IQN=$CHAP VM_TARGET_CHAP_USER=vmuser VM_TARGET_CHAP_SECRET=vmsecret123456
-export VM_TARGET_CHAP_ALGS_OK="MD5 SHA3-256,SHA1,MD5"
-export VM_TARGET_CHAP_ALGS_BAD="SHA256 SHA1 SHA3-256 SHA3-256,SHA256,SHA1,MD5"
-sh /guest/chap.sh || rc=1
-VM_TARGET_CHAP_MUSER=tgtmutual VM_TARGET_CHAP_MSECRET=tgtsecret65432 \
-  VM_TARGET_CHAP_ALGS_OK="MD5" VM_TARGET_CHAP_ALGS_BAD="" sh /guest/chap.sh || rc=1
+if has chap; then
+  # tgt 1.0.85 knows CHAP_A=5 (MD5) and CHAP_A=7, which it takes for SHA-1 while
+  # open-iscsi (and the IANA registry) mean SHA-256 by 7 (SHA-1 is 6, SHA3-256 8).
+  # So against tgt: MD5 works, a list without SHA256 falls through to MD5, and
+  # any list holding SHA256 fails (tgt picks 7 and checks a SHA-1 digest).
+  export VM_TARGET_CHAP_IQN="$CHAP" VM_TARGET_CHAP_USER=vmuser VM_TARGET_CHAP_SECRET=vmsecret123456
+  timed chap_oneway env VM_TARGET_CHAP_ALGS_OK="MD5 SHA3-256,SHA1,MD5" \
+    VM_TARGET_CHAP_ALGS_BAD="SHA256 SHA1 SHA3-256 SHA3-256,SHA256,SHA1,MD5" sh /guest/chap.sh
+  timed chap_mutual env VM_TARGET_CHAP_MUSER=tgtmutual VM_TARGET_CHAP_MSECRET=tgtsecret65432 \
+    VM_TARGET_CHAP_ALGS_OK="MD5" VM_TARGET_CHAP_ALGS_BAD="" sh /guest/chap.sh
+fi
 exit $rc
 GUEST
 rc=$?

@@ -54,7 +54,7 @@ export interface TargetLimits {
   maxConnections: number;
   /** §13.20 we implement error recovery level 0 only. */
   errorRecoveryLevel: number;
-  /** §13.10 true: we require R2T before any non-immediate data (offer Yes, OR-negotiated). */
+  /** §13.10 true: we require R2T before any non-immediate data (offer Yes, OR-negotiated); false lets the initiator choose. */
   initialR2T: boolean;
   /** §13.11 false turns immediate data off (AND-negotiated). */
   immediateData: boolean;
@@ -80,7 +80,8 @@ export const DEFAULT_TARGET_LIMITS: Readonly<TargetLimits> = Object.freeze({
   defaultTime2Retain: 20,
   maxConnections: 1,
   errorRecoveryLevel: 0,
-  initialR2T: true,
+  // We accept unsolicited Data-Out (the session implements it), so the initiator decides.
+  initialR2T: false,
   immediateData: true,
   dataPDUInOrder: true,
   dataSequenceInOrder: true,

@@ -121,7 +121,7 @@ describe('OperationalNegotiator', () => {
       HeaderDigest: 'CRC32C',
       DataDigest: 'None',
       MaxConnections: '1',
-      InitialR2T: 'Yes',
+      InitialR2T: 'No',
       ImmediateData: 'Yes',
       MaxBurstLength: '1048576',
       FirstBurstLength: '65536',
@@ -137,10 +137,17 @@ describe('OperationalNegotiator', () => {
     expect(n.params()).toEqual({
       ...defaultOperationalParams(),
       headerDigest: true,
+      initialR2T: false,
       maxBurstLength: 1048576,
       defaultTime2Retain: 0,
       initiatorMaxRecvDataSegmentLength: 262144,
     });
+  });
+
+  it('InitialR2T: the initiator decides by default; a target requiring R2T forces Yes (OR)', () => {
+    expect(answers(normal(), ['InitialR2T', 'No'])).toEqual({ InitialR2T: 'No' });
+    expect(answers(normal(), ['InitialR2T', 'Yes'])).toEqual({ InitialR2T: 'Yes' });
+    expect(answers(normal({ initialR2T: true }), ['InitialR2T', 'No'])).toEqual({ InitialR2T: 'Yes' });
   });
 
   it('keeps the order of the offer in the answer', () => {

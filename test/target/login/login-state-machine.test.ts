@@ -61,7 +61,7 @@ describe('login without authentication', () => {
       DataDigest: 'None',
       MaxBurstLength: '1048576',
       ImmediateData: 'Yes',
-      InitialR2T: 'Yes',
+      InitialR2T: 'No',
       MaxRecvDataSegmentLength: '262144',
     });
     expect(last.result).toMatchObject({
@@ -78,7 +78,7 @@ describe('login without authentication', () => {
         headerDigest: true,
         dataDigest: false,
         maxBurstLength: 1048576,
-        initialR2T: true,
+        initialR2T: false,
         immediateData: true,
         initiatorMaxRecvDataSegmentLength: 131072,
         targetMaxRecvDataSegmentLength: 262144,

@@ -425,10 +425,6 @@ export class LoginStateMachine {
         'expected CHAP_N and CHAP_R in answer to the CHAP challenge (RFC 7143 §12.1.3)',
       );
     }
-    for (const k of security.keys()) {
-      if (k !== 'AuthMethod' && !k.startsWith('CHAP_')) throw protocolError(`unexpected authentication key ${k}`);
-    }
-
     // Lenient: operational keys offered in the security stage are negotiated where they arrive.
     out.push(...this.negotiator!.answer(operational));
 

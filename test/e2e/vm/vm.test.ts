@@ -49,7 +49,7 @@ describe.skipIf(!canRun)('e2e VM harness', () => {
     expect(r.output).toContain('sleeping');
   });
 
-  it.skipIf(!hasTgt || !isRoot)('runs smoke and CHAP scenarios against tgt', () => {
+  it.skipIf(!hasTgt || !isRoot)('runs the smoke, multipath and CHAP scenarios against tgt', () => {
     const p = spawnSync('bash', [join(VM_DIR, 'tgt-check.sh'), '-q'], { encoding: 'utf8', timeout: 900_000 });
     if (p.status !== 0) console.error(p.stdout, p.stderr);
     expect(p.status).toBe(0);

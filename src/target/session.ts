@@ -370,6 +370,7 @@ export class Session {
       r2t.nextDataSN = snAdd(r2t.nextDataSN, 1);
       this.copyIn(task, pdu, offset);
       r2t.received += len;
+      task.received = Math.max(task.received, offset + len);
       if (pdu.final || r2t.received >= r2t.length) {
         task.r2ts.delete(r2t.targetTransferTag);
         this.solicit(task);

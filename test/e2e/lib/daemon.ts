@@ -3,7 +3,7 @@
  * for end-to-end tests written in TypeScript.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, existsSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -33,6 +33,8 @@ export async function startDaemon(opts: { base?: string; hostId?: string } = {})
     ISCSI_CONFIG: join(dir, 'config'),
     ISCSI_HOST_ID: opts.hostId ?? 'fefacc38a2f140ca',
   };
+  mkdirSync(env.ISCSI_ROOT!, { recursive: true });
+  writeFileSync(env.ISCSI_CONFIG!, `ISCSI_ROOT=${env.ISCSI_ROOT}\n`);
   const log: string[] = [];
   const proc = spawn(process.execPath, [daemonBin], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   proc.stdout!.on('data', (d) => log.push(String(d)));

@@ -89,8 +89,30 @@ function mutate(rand: () => number, base: Buffer): Buffer {
   }
 }
 
-function flat(pdu: InitiatorPdu): Buffer {
-  return Buffer.concat(encodePdu(pdu, { header: false, data: false }));
+function flat(pdu: InitiatorPdu, digests = { header: false, data: false }): Buffer {
+  return Buffer.concat(encodePdu(pdu, digests));
+}
+
+/** A PDU encoded with CRC32C digests, then one digest corrupted (RFC 7143 §13.1). */
+function wrongDigest(rand: () => number, pdu: InitiatorPdu): Buffer {
+  const b = flat(pdu, { header: true, data: true });
+  const hasData = pdu.data.length > 0;
+  // Header digest sits right after the 48-byte BHS (no AHS here); the data digest is the last 4 bytes.
+  const at = hasData && rand() < 0.7 ? b.length - 1 - Math.floor(rand() * 4) : 48 + Math.floor(rand() * 4);
+  b[at] ^= 0x5a;
+  return b;
+}
+
+/**
+ * READ as a real initiator does it: retry after UNIT ATTENTION (sense key 6),
+ * which hostile peers legitimately cause (e.g. a LOGICAL UNIT RESET, SAM-5 §5.14).
+ */
+async function readBack(ini: TestInitiator, lba: number, blocks: number) {
+  for (let attempt = 0; ; attempt++) {
+    const r = await ini.command({ cdb: cdb.read10(lba, blocks), readLength: blocks * 512 });
+    const unitAttention = r.status === 2 && r.sense !== undefined && (r.sense[2] & 0x0f) === 6;
+    if (!unitAttention || attempt >= 3) return r;
+  }
 }
 
 beforeAll(async () => {
@@ -116,8 +138,10 @@ describe('hostile input', () => {
     expect((await good.command({ cdb: cdb.write10(64, 8), dataOut: pattern })).status).toBe(0);
 
     const rand = prng(20261123);
-    const samples = samplePdus(iqn).map(flat);
+    const pdus = samplePdus(iqn);
+    const samples = pdus.map((p) => flat(p));
     const loginPdu = samples[0];
+    const digestLogin = flat({ ...(pdus[0] as Extract<InitiatorPdu, { opcode: Opcode.LoginRequest }>), data: textData({ InitiatorName: 'iqn.2024-01.org.hostile:d', TargetName: iqn, SessionType: 'Normal', HeaderDigest: 'CRC32C', DataDigest: 'CRC32C' }) });
     let sent = 0;
     const rssStart = d.rssKiB();
     let rssMax = rssStart;
@@ -126,26 +150,36 @@ describe('hostile input', () => {
       const s = await tcp();
       s.on('error', () => {});
       s.on('data', () => {});
-      // Half the connections log in first, so mutations hit full feature phase too.
-      if (c % 2 === 0) s.write(loginPdu);
-      for (let i = 0; i < 55; i++) {
-        const base = samples[Math.floor(rand() * samples.length)];
-        if (!s.destroyed) s.write(mutate(rand, base));
-        sent++;
+      // Half the connections log in first, so mutations hit full feature phase too;
+      // a quarter negotiate digests and then send PDUs with wrong digests.
+      if (c % 4 === 1) {
+        s.write(digestLogin);
+        await new Promise((r) => setTimeout(r, 2));
+        for (let i = 0; i < 55; i++) {
+          if (!s.destroyed) s.write(wrongDigest(rand, pdus[1 + Math.floor(rand() * (pdus.length - 1))]));
+          sent++;
+        }
+      } else {
+        if (c % 4 === 0) s.write(loginPdu);
+        for (let i = 0; i < 55; i++) {
+          const base = samples[Math.floor(rand() * samples.length)];
+          if (!s.destroyed) s.write(mutate(rand, base));
+          sent++;
+        }
       }
       await new Promise((r) => setTimeout(r, 5));
       s.destroy();
       if (c % 20 === 0) {
         // The good session still answers, and its data is intact.
-        const r = await good.command({ cdb: cdb.read10(64, 8), readLength: 4096 });
-        expect(r.status).toBe(0);
+        const r = await readBack(good, 64, 8);
+        expect(r.status, r.sense?.toString('hex')).toBe(0);
         expect(r.dataIn.equals(pattern)).toBe(true);
         rssMax = Math.max(rssMax, d.rssKiB());
       }
     }
     expect(sent).toBeGreaterThanOrEqual(10000);
     expect(d.proc.exitCode).toBeNull();
-    const final = await good.command({ cdb: cdb.read10(64, 8), readLength: 4096 });
+    const final = await readBack(good, 64, 8);
     expect(final.dataIn.equals(pattern)).toBe(true);
     // Memory stays bounded: no more than 200 MiB above where it started.
     expect(rssMax - rssStart).toBeLessThan(200 * 1024);

@@ -76,3 +76,16 @@ export function luNotSupported(): CheckCondition {
 export function shortDataOut(): CheckCondition {
   return CheckCondition.of(SenseKey.ILLEGAL_REQUEST, Asc.INVALID_FIELD_IN_COMMAND_IU);
 }
+
+/**
+ * The Data-Out the initiator announced (iSCSI ExpectedDataTransferLength,
+ * RFC 7143 §11.3.4) is not the exact amount a command defines, for commands
+ * whose Data-Out size is fixed by the standard rather than by a CDB length
+ * field (WRITE SAME: exactly one logical block, SBC-3 §5.42). The CDB is
+ * valid; the command information unit that carries it is not, so: ILLEGAL
+ * REQUEST, INVALID FIELD IN COMMAND INFORMATION UNIT (SPC-4 §4.5.6, ASC/ASCQ
+ * 0Eh/03h), the same code as a short Data-Out.
+ */
+export function dataOutLengthMismatch(): CheckCondition {
+  return CheckCondition.of(SenseKey.ILLEGAL_REQUEST, Asc.INVALID_FIELD_IN_COMMAND_IU);
+}

@@ -10,6 +10,7 @@
  */
 import { DataDirection } from './types.js';
 import type { CommandDef, LuContext, RangeSpec } from './command.js';
+import type { LogicalUnit } from './logical-unit.js';
 import { Op, SaIn16, SaMaintIn } from './constants.js';
 import { Rules } from './reservations.js';
 import { u16 } from './cdb.js';
@@ -25,6 +26,7 @@ import { readCapacity10, readCapacity16, readCapacity16AllocationLength, validat
 import { preFetch, synchronizeCache } from './sbc/cache.js';
 import { startStopUnit, validateStartStopUnit } from './sbc/start-stop-unit.js';
 import { readDefectData, readDefectDataAllocationLength } from './sbc/read-defect-data.js';
+import { WA16_RANGE, lenAtomic16, validateWriteAtomic, writeAtomic } from './sbc/write-atomic.js';
 import { inquiry, inquiryAllocationLength, validateInquiry } from './spc/inquiry.js';
 import { reportLuns, reportLunsAllocationLength, validateReportLuns } from './spc/report-luns.js';
 import { requestSense } from './spc/request-sense.js';
@@ -92,7 +94,7 @@ const writeOp = (
   range: RangeSpec,
   len: (cdb: Buffer) => number,
   handler: (ctx: LuContext) => Promise<import('./types.js').ScsiResponse>,
-  validate: (cdb: Buffer) => void = rejectProtection,
+  validate: (cdb: Buffer, lu: LogicalUnit | null) => void = rejectProtection,
 ): CommandDef => ({
   name,
   opcode,
@@ -439,6 +441,17 @@ export const COMMANDS = {
     transferLength: writeSameTransfer,
     timeouts: LONG_TIMEOUTS,
   },
+  WRITE_ATOMIC_16: writeOp(
+    'WRITE ATOMIC(16)',
+    Op.WRITE_ATOMIC_16,
+    16,
+    // SBC-4 §5.48: bytes 10-11 ATOMIC BOUNDARY (only 0 accepted, validateWriteAtomic), 12-13 TRANSFER LENGTH.
+    [Op.WRITE_ATOMIC_16, RW_FLAGS, ...LBA8, 0xff, 0xff, 0xff, 0xff, GROUP, 0],
+    WA16_RANGE,
+    lenAtomic16,
+    writeAtomic,
+    validateWriteAtomic,
+  ),
   READ_CAPACITY_16: {
     name: 'READ CAPACITY(16)',
     opcode: Op.SERVICE_ACTION_IN_16,

@@ -3,7 +3,7 @@
  * service actions, sense keys, additional sense codes and product identity.
  */
 
-/** Operation codes by name (SPC-4 Annex D, SBC-3 §5). */
+/** Operation codes by name (SPC-4 Annex D, SBC-3 §5, SBC-4 §5). */
 export const Op = {
   TEST_UNIT_READY: 0x00,
   REQUEST_SENSE: 0x03,
@@ -37,6 +37,8 @@ export const Op = {
   PRE_FETCH_16: 0x90,
   SYNCHRONIZE_CACHE_16: 0x91,
   WRITE_SAME_16: 0x93,
+  /** SBC-4 §5.48. */
+  WRITE_ATOMIC_16: 0x9c,
   SERVICE_ACTION_IN_16: 0x9e,
   REPORT_LUNS: 0xa0,
   MAINTENANCE_IN: 0xa3,

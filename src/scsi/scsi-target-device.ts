@@ -46,6 +46,14 @@ export interface ScsiTargetDeviceOptions {
   writeCache?: boolean;
   /** Overrides of the VPD B0h block limits (all LUNs). */
   limits?: Partial<BlockLimits>;
+  /**
+   * Physical block size to report (READ CAPACITY(16) LOGICAL BLOCKS PER
+   * PHYSICAL BLOCK EXPONENT, SBC-3 §5.16.2), in bytes; at most the logical
+   * block size means "same as the logical block". Default: the logical block
+   * size; 4096 describes the stores truthfully (logical-unit.ts explains why
+   * that is not the default).
+   */
+  physicalBlockBytes?: number;
   /** Reservation state (persistent reservations come later). Default: none held. */
   reservations?: ReservationHook;
   /** ALUA access states. Default: every group active/optimized. */
@@ -86,6 +94,7 @@ export class ScsiTargetDevice implements ScsiTarget, DeviceServices {
   private readonly log: ScsiLogFn;
   private readonly writeCache: boolean;
   private readonly limits?: Partial<BlockLimits>;
+  private readonly physicalBlockBytes?: number;
   /** Every logical unit, online or not. */
   private readonly all = new Map<number, LogicalUnit>();
   /** Online logical units: what initiators can address. */
@@ -102,6 +111,7 @@ export class ScsiTargetDevice implements ScsiTarget, DeviceServices {
     this.log = opts.log ?? (() => undefined);
     this.writeCache = opts.writeCache ?? true;
     this.limits = opts.limits;
+    this.physicalBlockBytes = opts.physicalBlockBytes;
     this.index = DEFAULT_INDEX;
     this.commands = this.index.all;
     this.configuredPorts = [...(opts.ports ?? [])];
@@ -112,7 +122,7 @@ export class ScsiTargetDevice implements ScsiTarget, DeviceServices {
 
   private insertLun(l: LunDefinition): LogicalUnit {
     if (this.all.has(l.id)) throw new ScsiTargetError('SCSI_LUN_EXISTS', `LUN ${l.id} already exists on ${this.targetIqn}`);
-    const lu = new LogicalUnit(l, { writeCache: this.writeCache }, this.limits);
+    const lu = new LogicalUnit(l, { writeCache: this.writeCache }, this.limits, { physicalBlockBytes: this.physicalBlockBytes });
     this.all.set(l.id, lu);
     if (l.online) this.visible.set(l.id, lu);
     return lu;

@@ -1,16 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryStore } from '../../src/lun/memory-store.js';
-import { ScsiTargetDevice } from '../../src/scsi/scsi-target-device.js';
+import { ScsiTargetDevice, type ScsiTargetDeviceOptions } from '../../src/scsi/scsi-target-device.js';
 import { IQN, PORT1, PORT2, cdb, nexus, padCdb, senseOf } from './helpers.js';
 
 const NAA = '6001405abcdef0123456789abcdef012';
 
-function device(blockSize = 512, ports = [PORT1]) {
+function device(blockSize = 512, ports = [PORT1], opts: Partial<ScsiTargetDeviceOptions> = {}) {
   const size = 1024 * 1024;
   const dev = new ScsiTargetDevice({
     targetIqn: IQN,
     luns: [{ id: 0, store: new MemoryStore(size), blockSize, serial: 'VS-0001', naa: NAA, online: true }],
     ports,
+    ...opts,
   });
   const nx = nexus(1);
   dev.nexusAdded(nx);
@@ -135,6 +136,10 @@ describe('VPD pages (SPC-4 §7.8, SBC-3 §6.5)', () => {
     e.writeUInt32BE(8, 28); // optimal unmap granularity
     e.writeUInt32BE(0x80000000, 32); // UGAVALID
     e.writeBigUInt64BE(0xffffn, 36); // max write same length
+    e.writeUInt32BE(256, 44); // SBC-4: MAXIMUM ATOMIC TRANSFER LENGTH
+    e.writeUInt32BE(8, 48); // ATOMIC ALIGNMENT: 4 KiB
+    e.writeUInt32BE(8, 52); // ATOMIC TRANSFER LENGTH GRANULARITY: 4 KiB
+    // 56-63: no atomic boundary support
     expect(r.dataIn).toEqual(e);
   });
 
@@ -145,6 +150,15 @@ describe('VPD pages (SPC-4 §7.8, SBC-3 §6.5)', () => {
     expect(d.readUInt32BE(8)).toBe(2048);
     expect(d.readUInt32BE(20)).toBe(262144);
     expect(d.readUInt32BE(28)).toBe(1);
+    expect([d.readUInt32BE(44), d.readUInt32BE(48), d.readUInt32BE(52), d.readUInt32BE(56), d.readUInt32BE(60)]).toEqual([256, 1, 1, 0, 0]);
+  });
+
+  it('B0h atomic fields follow the limits: clamped to MAXIMUM TRANSFER LENGTH and the granularity; 0 withdraws them', async () => {
+    const clamp = (await device(512, [PORT1], { limits: { maxTransferBlocks: 100 } }).run(cdb.inquiry(1, 0xb0, 255))).dataIn as Buffer;
+    expect(clamp.readUInt32BE(8)).toBe(100);
+    expect(clamp.readUInt32BE(44)).toBe(96); // <= 100 and a multiple of 8 (SBC-4 §6.6.4)
+    const off = (await device(512, [PORT1], { limits: { maxAtomicTransferBlocks: 0 } }).run(cdb.inquiry(1, 0xb0, 255))).dataIn as Buffer;
+    expect([...off.subarray(44, 64)]).toEqual(zeros(20));
   });
 
   it('B1h: non-rotating medium', async () => {

@@ -337,6 +337,22 @@ describe('READ CAPACITY (SBC-3 §5.15, §5.16)', () => {
     expect([...d]).toEqual([0, 0, 0, 0, 0, 0, 0x3f, 0xff, 0, 0, 2, 0, 0, 0, 0xc0, 0, ...new Array(16).fill(0)]);
     const k = await harness({ size: 8 * 1024 * 1024, blockSize: 4096 });
     expect([...((await k.run(cdb.readCapacity10())).dataIn as Buffer)]).toEqual([0, 0, 0x07, 0xff, 0, 0, 0x10, 0]);
+    const k16 = (await k.run(cdb.readCapacity16())).dataIn as Buffer;
+    expect([k16.readUInt32BE(8), k16[13], k16[14], k16[15]]).toEqual([4096, 0, 0xc0, 0]);
+  });
+
+  it('LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT: 0 by default, 3 for 512-byte blocks on 4 KiB physical blocks', async () => {
+    const e = await harness({ device: { physicalBlockBytes: 4096 } });
+    const d = (await e.run(cdb.readCapacity16())).dataIn as Buffer;
+    // Byte 13 bits 3-0: exponent 3; bytes 14-15: LBPME, LBPRZ, LOWEST ALIGNED LOGICAL BLOCK ADDRESS 0.
+    expect([d.readUInt32BE(8), d[13], d[14], d[15]]).toEqual([512, 3, 0xc0, 0]);
+    expect(e.dev.logicalUnit(0)?.physicalBlockBytes).toBe(4096);
+    // A 4096-byte LUN with 4 KiB physical blocks: one logical block per physical block.
+    const f = await harness({ blockSize: 4096, device: { physicalBlockBytes: 4096 } });
+    expect(((await f.run(cdb.readCapacity16())).dataIn as Buffer)[13]).toBe(0);
+    // Not a power-of-two multiple: rounded down; larger than 2^15 blocks: capped (4-bit exponent).
+    expect((await harness({ device: { physicalBlockBytes: 3000 } })).dev.logicalUnit(0)?.lbppbExponent).toBe(2);
+    expect((await harness({ device: { physicalBlockBytes: 2 ** 30 } })).dev.logicalUnit(0)?.lbppbExponent).toBe(15);
   });
 
   it('READ CAPACITY(10) reports FFFFFFFFh when the last LBA does not fit', async () => {

@@ -1,6 +1,11 @@
 /**
  * Medium access through the logical unit's store, under the LBA range lock
- * (range-lock.ts) so read-modify-write commands stay atomic against writes.
+ * (range-lock.ts): reads and ordinary writes take their range shared, so
+ * read-modify-write commands (ORWRITE) and atomic writes (WRITE ATOMIC(16)),
+ * which take it exclusively, are atomic against every other command on
+ * those blocks (SBC-4 §4.29.3: no overlapping command sees or interleaves
+ * with part of an atomic write). A shared lease costs a Set insertion and
+ * deletion when no exclusive lease exists (range-lock.ts fast path).
  */
 import type { LogicalUnit } from '../logical-unit.js';
 
@@ -15,10 +20,21 @@ export async function writeBlocks(lu: LogicalUnit, lba: number, data: Buffer, fu
   }
 }
 
-/** Read `blocks` blocks at `lba` into a new buffer. */
+/** Fill `buf` (whole blocks) from `lba`, shared range lease. */
+export async function readInto(lu: LogicalUnit, lba: number, buf: Buffer): Promise<void> {
+  const end = lba + buf.length / lu.blockSize;
+  const lease = lu.lock.tryShared(lba, end) ?? (await lu.lock.acquire(lba, end, false));
+  try {
+    await lu.store.read(buf, lba * lu.blockSize);
+  } finally {
+    lu.lock.release(lease);
+  }
+}
+
+/** Read `blocks` blocks at `lba` into a new buffer, shared range lease. */
 export async function readBlocks(lu: LogicalUnit, lba: number, blocks: number): Promise<Buffer> {
   const buf = Buffer.allocUnsafe(blocks * lu.blockSize);
-  await lu.store.read(buf, lba * lu.blockSize);
+  await readInto(lu, lba, buf);
   return buf;
 }
 

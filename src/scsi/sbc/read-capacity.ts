@@ -29,8 +29,11 @@ export function readCapacity16(ctx: LuContext): ScsiResponse {
   putU64(out, 0, Math.max(0, lu.numBlocks - 1));
   putU32(out, 8, lu.blockSize);
   // Byte 12: P_TYPE / PROT_EN = 0 (no protection information).
-  // Byte 13: P_I_EXPONENT 0, LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT 0.
-  // Byte 14: LBPME = 1 (thin provisioning: UNMAP, WRITE SAME with UNMAP), LBPRZ = 1 (deallocated blocks read as zeros).
+  // Byte 13: P_I_EXPONENT 0; LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT (SBC-3 §5.16.2): 0 by default,
+  // 3 for 512-byte LUNs reporting 4 KiB physical blocks (logical-unit.ts physicalBlockBytesFor).
+  out[13] = lu.lbppbExponent & 0x0f;
+  // Byte 14: LBPME = 1 (thin provisioning: UNMAP, WRITE SAME with UNMAP), LBPRZ = 1 (deallocated blocks read as zeros);
+  // bytes 14-15 LOWEST ALIGNED LOGICAL BLOCK ADDRESS = 0: LBA 0 starts a physical block.
   out[14] = 0xc0;
   return { status: 0, dataIn: out };
 }

@@ -7,11 +7,20 @@
  * - ANCHOR = 1 is refused: anchored state is not supported (ANC_SUP = 0), and
  *   ANCHOR without UNMAP is invalid in any case.
  * - NDOB (WRITE SAME(16) only): no Data-Out, the block is zeros.
+ * - The Data-Out is exactly one logical block (none with NDOB). An
+ *   initiator that announces more or less (iSCSI ExpectedDataTransferLength,
+ *   `expectedDataOutLength`) gets CHECK CONDITION before anything is
+ *   written: the command is ambiguous, and a partial block cannot be
+ *   replicated (libiscsi WriteSame*.InvalidDataOutSize).
+ * - UNMAP = 1 on a range that is not whole 4 KiB units (or physical blocks)
+ *   succeeds: what the store can free is deallocated, the rest is
+ *   zeroed, and every block reads as zeros (LBPRZ = 1) either way
+ *   (SBC-3 §4.7.3.4; libiscsi WriteSame*.UnmapUnaligned).
  * - A zero block takes the store's writeZeroes fast path.
  */
 import type { LuContext, RangeSpec } from '../command.js';
 import { GOOD } from '../command.js';
-import { invalidFieldInCdb, shortDataOut } from '../check-condition.js';
+import { dataOutLengthMismatch, invalidFieldInCdb, shortDataOut } from '../check-condition.js';
 import { u16, u32, u64 } from '../cdb.js';
 import { Op } from '../constants.js';
 import type { LogicalUnit } from '../logical-unit.js';
@@ -62,9 +71,14 @@ export async function writeSame(ctx: LuContext): Promise<ScsiResponse> {
   const cdb = ctx.cdb;
   const bs = lu.blockSize;
   const ndob = cdb[0] === Op.WRITE_SAME_16 && (cdb[1] & NDOB) !== 0;
+  const d = ctx.req.dataOut;
+  // SBC-3 §5.42, §5.43: the Data-Out buffer holds one logical block (none with NDOB). What the
+  // initiator announced must be exactly that; without a transport (in-process callers) the
+  // buffer given is what was announced.
+  const announced = ctx.req.expectedDataOutLength ?? (d ? d.length : 0);
+  if (announced !== (ndob ? 0 : bs)) throw dataOutLengthMismatch();
   let block: Buffer | undefined;
   if (!ndob) {
-    const d = ctx.req.dataOut;
     if (!d || d.length < bs) throw shortDataOut();
     block = d.subarray(0, bs);
   }

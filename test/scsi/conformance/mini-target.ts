@@ -294,9 +294,13 @@ class Conn {
       for (const t of this.tasks.values()) t.aborted = true;
       this.target.targetReset(this.nexus);
     } else if (fn === 1) {
-      // ABORT TASK (RFC 7143 §11.5.1): the task gets no response; "function complete" either way.
+      // ABORT TASK (RFC 7143 §11.5.1): an outstanding task gets no response, "function complete".
+      // A task already answered gets "task does not exist" (RFC 7143 §11.6.1 would also allow
+      // "function complete" for a RefCmdSN inside the window; libiscsi's
+      // iSCSITMF.AbortTaskSimpleAsync expects this answer when the write already completed).
       const t = this.tasks.get(bhs.readUInt32BE(20));
       if (t) t.aborted = true;
+      else response = 1;
     } else if (fn === 2 || fn === 3) {
       for (const t of this.tasks.values()) if (t.lun === lun) t.aborted = true;
     }
@@ -384,6 +388,8 @@ class Conn {
         taskAttr: t.attr,
         dataOut: t.buffer ? t.buffer.subarray(0, Math.min(t.received, t.buffer.length)) : t.write ? Buffer.alloc(0) : undefined,
         expectedDataInLength: t.read ? t.edtl : 0,
+        // As the real transport (src/target/session.ts): the write EDTL, whatever the CDB asks for.
+        expectedDataOutLength: t.write ? t.edtl : 0,
       });
     } catch (e) {
       console.error('mini-target: execute threw', e);

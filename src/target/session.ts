@@ -24,6 +24,9 @@ import type { DiscoverableTarget } from './discovery.js';
 
 const RESERVED_TAG = 0xffffffff;
 
+/** RFC 7143 §11.3.1.2 task attributes. */
+const TaskAttribute = { Untagged: 0, Simple: 1, Ordered: 2, HeadOfQueue: 3, Aca: 4 } as const;
+
 /** RFC 7143 §11.17.1 Reject reasons. */
 export const RejectReason = {
   DataDigestError: 0x02,
@@ -88,6 +91,10 @@ export class Session {
   private readonly pending = new Map<number, InitiatorPdu>();
   private readonly tasks = new Map<number, ScsiTask>();
   private nextTargetTransferTag = 1;
+  /** SCSI tasks delivered and not finished, oldest first (SAM-5 §8.6 task set ordering). */
+  private readonly taskSet: ScsiTask[] = [];
+  /** ORDERED tasks in `taskSet`: when zero, SIMPLE tasks start at once. */
+  private orderedInTaskSet = 0;
   private readonly text: TextExchange;
   private closed = false;
   loggingOut = false;
@@ -190,6 +197,8 @@ export class Session {
           return;
         }
         task.delivered = true;
+        this.taskSet.push(task);
+        if (task.pdu.attr === TaskAttribute.Ordered) this.orderedInTaskSet++;
         this.solicit(task);
         this.maybeExecute(task);
         return;
@@ -391,6 +400,7 @@ export class Session {
   private maybeExecute(task: ScsiTask): void {
     if (!task.delivered || task.executing || task.finished || task.aborted) return;
     if (!task.dataComplete) return;
+    if (!this.mayEnter(task)) return;
     task.executing = true;
     void this.execute(task);
   }
@@ -428,9 +438,33 @@ export class Session {
     this.finishTask(task);
   }
 
+  /**
+   * SAM-5 §8.6: a HEAD OF QUEUE task starts at once; an ORDERED task waits for
+   * every older task of the LU; a SIMPLE task waits for older ORDERED tasks.
+   */
+  private mayEnter(task: ScsiTask): boolean {
+    const attr = task.pdu.attr;
+    if (attr === TaskAttribute.HeadOfQueue) return true;
+    if (this.orderedInTaskSet === 0 && attr !== TaskAttribute.Ordered) return true;
+    for (const older of this.taskSet) {
+      if (older === task) return true;
+      if (older.lun !== task.lun || older.pdu.attr === TaskAttribute.HeadOfQueue) continue;
+      if (attr === TaskAttribute.Ordered || older.pdu.attr === TaskAttribute.Ordered) return false;
+    }
+    return true;
+  }
+
   private finishTask(task: ScsiTask): void {
     if (this.tasks.get(task.itt) === task) this.tasks.delete(task.itt);
     task.markFinished();
+    const i = this.taskSet.indexOf(task);
+    if (i < 0) return;
+    this.taskSet.splice(i, 1);
+    if (task.pdu.attr === TaskAttribute.Ordered) this.orderedInTaskSet--;
+    // Tasks held back by ordering may start now.
+    if (this.orderedInTaskSet > 0 || task.pdu.attr === TaskAttribute.Ordered) {
+      for (const t of [...this.taskSet]) if (!t.executing) this.maybeExecute(t);
+    }
   }
 
   private forgetTask(itt: number): void {

@@ -141,6 +141,33 @@ describe('login and full feature phase', () => {
     expect(r.dataIn[0]).toBe(0x22);
   });
 
+  it('holds an ORDERED command until older commands finish (SAM-5 §8.6)', async () => {
+    const ini = connect();
+    await ini.login({ targetName: IQN, keys: { FirstBurstLength: '4096', InitialR2T: 'Yes' } });
+    await ini.command({ cdb: cdb.testUnitReady() });
+    const cmd = (itt: number, attr: number, fill: number, immediate: number) => ({
+      opcode: Opcode.ScsiCommand as const, immediate: false, final: true, read: false, write: true, attr, lun: 0, lunField: lunField(0),
+      initiatorTaskTag: itt, expectedDataTransferLength: 8192, cmdSN: ini.cmdSN++, expStatSN: ini.expStatSN,
+      cdb: Buffer.concat([cdb.write10(20, 16), Buffer.alloc(6)]), ahs: [], data: Buffer.alloc(immediate, fill),
+    });
+    // A: SIMPLE write of 0xaa, only 4 KiB immediate; the rest waits for our answer to its R2T.
+    ini.send(cmd(7001, 1, 0xaa, 4096));
+    const r2t = await ini.next((p) => p.opcode === Opcode.R2T && p.initiatorTaskTag === 7001);
+    // B: ORDERED write of 0xbb over the same blocks; it must not run before A completes.
+    ini.send({ ...cmd(7002, 2, 0xbb, 4096), final: true });
+    const early = await ini.next((p) => p.opcode === Opcode.R2T && p.initiatorTaskTag === 7002);
+    expect(early).toBeDefined();
+    // Answer B's R2T first, then A's: B is complete before A, yet must execute after it.
+    ini.send({ opcode: Opcode.DataOut, final: true, lun: 0, lunField: lunField(0), initiatorTaskTag: 7002, targetTransferTag: (early as { targetTransferTag: number }).targetTransferTag, expStatSN: ini.expStatSN, dataSN: 0, bufferOffset: 4096, ahs: [], data: Buffer.alloc(4096, 0xbb) });
+    await new Promise((r) => setTimeout(r, 30));
+    ini.send({ opcode: Opcode.DataOut, final: true, lun: 0, lunField: lunField(0), initiatorTaskTag: 7001, targetTransferTag: (r2t as { targetTransferTag: number }).targetTransferTag, expStatSN: ini.expStatSN, dataSN: 0, bufferOffset: 4096, ahs: [], data: Buffer.alloc(4096, 0xaa) });
+    const first = await ini.next((p) => p.opcode === Opcode.ScsiResponse);
+    expect(first && 'initiatorTaskTag' in first && first.initiatorTaskTag).toBe(7001);
+    await ini.next((p) => p.opcode === Opcode.ScsiResponse && p.initiatorTaskTag === 7002);
+    const r = await ini.command({ cdb: cdb.read10(20, 16), readLength: 8192 });
+    expect(r.dataIn.equals(Buffer.alloc(8192, 0xbb))).toBe(true);
+  });
+
   it('answers ABORT TASK for an unknown task and LUN RESET', async () => {
     const ini = connect();
     await ini.login({ targetName: IQN });

@@ -34,14 +34,19 @@ export interface Harness {
   dev: ScsiTargetDevice;
   store: MemoryStore;
   nx: ItNexus;
-  /** Run a CDB on LUN `lun` (default 0) from `nx`. */
-  run(cdb: number[] | Buffer, opts?: { lun?: number; data?: Buffer; nexus?: ItNexus; edtl?: number }): Promise<ScsiResponse>;
+  /**
+   * Run a CDB on LUN `lun` (default 0) from `nx`. `edtl`: Data-In buffer size; `edol`: the
+   * announced Data-Out length (iSCSI write EDTL, ScsiRequest.expectedDataOutLength), none by default.
+   */
+  run(cdb: number[] | Buffer, opts?: { lun?: number; data?: Buffer; nexus?: ItNexus; edtl?: number; edol?: number }): Promise<ScsiResponse>;
 }
 
 /** A device with LUN 0 (default 1 MiB, 512-byte blocks) and one logged-in nexus whose POWER ON UA was consumed. */
-export async function harness(opts: { size?: number; blockSize?: number; device?: Partial<ScsiTargetDeviceOptions>; keepUa?: boolean } = {}): Promise<Harness> {
+export async function harness(
+  opts: { size?: number; blockSize?: number; device?: Partial<ScsiTargetDeviceOptions>; keepUa?: boolean; store?: MemoryStore } = {},
+): Promise<Harness> {
   const size = opts.size ?? 1024 * 1024;
-  const store = new MemoryStore(size);
+  const store = opts.store ?? new MemoryStore(size);
   const dev = new ScsiTargetDevice({ targetIqn: IQN, luns: [lunDef(0, size, opts.blockSize ?? 512, store)], ports: [PORT1], ...opts.device });
   const nx = nexus(1);
   dev.nexusAdded(nx);
@@ -57,6 +62,7 @@ export async function harness(opts: { size?: number; blockSize?: number; device?
         taskAttr: 1,
         dataOut: o.data,
         expectedDataInLength: o.edtl ?? 1 << 24,
+        expectedDataOutLength: o.edol,
       }),
   };
   if (!opts.keepUa) {
@@ -158,6 +164,8 @@ export const cdb = {
   ws10: (lba: number, n: number, b1 = 0) => [0x41, b1, ...be32(lba), 0, ...be16(n), 0],
   ws16: (lba: number | bigint, n: number, b1 = 0) => [0x93, b1, ...be64(lba), ...be32(n), 0, 0],
   orwrite: (lba: number | bigint, n: number, b1 = 0) => [0x8b, b1, ...be64(lba), ...be32(n), 0, 0],
+  /** WRITE ATOMIC(16) (SBC-4 §5.48): ATOMIC BOUNDARY in bytes 10-11, TRANSFER LENGTH in 12-13. */
+  writeAtomic16: (lba: number | bigint, n: number, b1 = 0, boundary = 0) => [0x9c, b1, ...be64(lba), ...be16(boundary), ...be16(n), 0, 0],
   unmap: (plen: number, b1 = 0) => [0x42, b1, 0, 0, 0, 0, 0, ...be16(plen), 0],
   getLbaStatus: (lba: number | bigint, alloc: number) => [0x9e, 0x12, ...be64(lba), ...be32(alloc), 0, 0],
   readCapacity10: () => [0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0],

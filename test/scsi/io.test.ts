@@ -194,6 +194,52 @@ describe('WRITE SAME (SBC-3 §5.42, §5.43)', () => {
     expect(senseOf(await h.run(cdb.ws16(0, 1, 0x40), { data: Buffer.alloc(512) }))).toMatchObject({ asc: 0x24, fieldPointer: 1, bit: 7 });
     expect(senseOf(await h.run(cdb.ws10(0, 1), { data: Buffer.alloc(100) }))).toMatchObject({ key: 5, asc: 0x0e, ascq: 0x03 });
   });
+
+  it('the announced Data-Out must be exactly one block (none with NDOB); nothing is written otherwise', async () => {
+    const h = await harness();
+    await h.run(cdb.write10(0, 16), { data: Buffer.alloc(16 * 512, 0x11) });
+    const block = Buffer.alloc(512, 0xa6);
+    const writesBefore = h.store.stats.writes + h.store.stats.discards + h.store.stats.writeZeroes;
+    const cases: Array<[number[], Buffer | undefined, number]> = [
+      // iSCSI EDTL half a block (the transport delivers what it got) / two blocks (it delivers one).
+      [cdb.ws10(0, 1, 0x08), block.subarray(0, 256), 256],
+      [cdb.ws10(0, 1, 0x08), block, 1024],
+      [cdb.ws16(0, 8), block, 1024],
+      [cdb.ws16(0, 8), block, 0],
+      // NDOB = 1 with a Data-Out announced.
+      [cdb.ws16(0, 8, 0x01), block, 512],
+    ];
+    for (const [c, data, edol] of cases) {
+      expect(senseOf(await h.run(c, { data, edol }))).toMatchObject({ key: 5, asc: 0x0e, ascq: 0x03 });
+    }
+    // In-process callers (no EDTL): the buffer given is what was announced.
+    expect(senseOf(await h.run(cdb.ws10(0, 1), { data: Buffer.alloc(1024, 0xa6) }))).toMatchObject({ key: 5, asc: 0x0e, ascq: 0x03 });
+    expect(h.store.stats.writes + h.store.stats.discards + h.store.stats.writeZeroes).toBe(writesBefore);
+    expect(((await h.run(cdb.read10(0, 16))).dataIn as Buffer).every((x) => x === 0x11)).toBe(true);
+    // Exactly one block, and NDOB with nothing announced, are fine.
+    expect((await h.run(cdb.ws10(0, 2), { data: block, edol: 512 })).status).toBe(0);
+    expect((await h.run(cdb.ws16(2, 2, 0x01), { edol: 0 })).status).toBe(0);
+    const r = (await h.run(cdb.read10(0, 4))).dataIn as Buffer;
+    expect(r.subarray(0, 1024).every((x) => x === 0xa6)).toBe(true);
+    expect(r.subarray(1024).every((x) => x === 0)).toBe(true);
+  });
+
+  it('UNMAP of a range that is not whole physical blocks succeeds and reads back zeros (512e)', async () => {
+    const h = await harness({ device: { physicalBlockBytes: 4096 } });
+    await h.run(cdb.write10(0, 16), { data: Buffer.alloc(16 * 512, 0x5a) });
+    const block = Buffer.alloc(512, 0xa6);
+    // libiscsi WriteSame*.UnmapUnaligned: LBA i, LBPPB - i blocks, for i = 1..7.
+    for (let i = 1; i < 8; i++) {
+      expect((await h.run(cdb.ws10(i, 8 - i, 0x08), { data: block, edol: 512 })).status).toBe(0);
+      expect((await h.run(cdb.ws16(8 + i, 8 - i, 0x08), { data: block, edol: 512 })).status).toBe(0);
+    }
+    const r = (await h.run(cdb.read10(0, 17))).dataIn as Buffer;
+    expect(r.subarray(0, 512).every((x) => x === 0x5a)).toBe(true); // LBA 0 untouched
+    expect(r.subarray(512, 8 * 512).every((x) => x === 0)).toBe(true);
+    expect(r.subarray(8 * 512, 9 * 512).every((x) => x === 0x5a)).toBe(true); // LBA 8 untouched
+    expect(r.subarray(9 * 512, 16 * 512).every((x) => x === 0)).toBe(true);
+    expect(r.subarray(16 * 512).every((x) => x === 0)).toBe(true); // never written
+  });
 });
 
 function unmapList(descs: Array<[number, number]>): Buffer {

@@ -13,6 +13,10 @@
  *   ISCSI_IQN_PREFIX         prefix of IQNs made by `create -n` (iqn.2014-04.com.vstorage)
  *   ISCSI_DISCOVERY_ACCOUNT  CHAP account required for SendTargets discovery
  *                            sessions; empty = no authentication (default)
+ *   ISCSI_DISCOVERY_MUTUAL_ACCOUNT
+ *                            CHAP account the target answers with when a
+ *                            discovery session asks for mutual CHAP; needs
+ *                            ISCSI_DISCOVERY_ACCOUNT; empty = none (default)
  *   ISCSI_LOG_LEVEL          debug | info | warn | error (info)
  *   ISCSI_LOCK_TIMEOUT       seconds to wait for a record lock (10)
  * Other keys are kept in `values` for other components (e.g. HA settings).
@@ -42,6 +46,8 @@ export interface IscsiConfig {
   hostIdOverride: string | undefined;
   iqnPrefix: string;
   discoveryAccount: string | undefined;
+  /** Mutual CHAP account of discovery sessions (only with discoveryAccount). */
+  discoveryMutualAccount: string | undefined;
   logLevel: LogLevel;
   lockTimeoutMs: number;
   /** Every key seen, file first then environment. */
@@ -81,6 +87,7 @@ export const CONFIG_KEYS = [
   'ISCSI_HOST_ID',
   'ISCSI_IQN_PREFIX',
   'ISCSI_DISCOVERY_ACCOUNT',
+  'ISCSI_DISCOVERY_MUTUAL_ACCOUNT',
   'ISCSI_LOG_LEVEL',
   'ISCSI_LOCK_TIMEOUT',
 ];
@@ -122,7 +129,30 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): IscsiConfig {
     lockTimeoutMs = Math.round(n * 1000);
   }
   const hostId = get('ISCSI_HOST_ID');
-  const discovery = get('ISCSI_DISCOVERY_ACCOUNT');
+  const account = (k: string): string | undefined => {
+    const v = get(k);
+    if (v === undefined || v.toLowerCase() === 'none') return undefined;
+    try {
+      return validateUserName(v);
+    } catch (e) {
+      throw new ClusterError('ISCSI_ERR_CONFIG', `${k}: ${(e as Error).message}`);
+    }
+  };
+  const discovery = account('ISCSI_DISCOVERY_ACCOUNT');
+  const discoveryMutual = account('ISCSI_DISCOVERY_MUTUAL_ACCOUNT');
+  if (discoveryMutual !== undefined && discovery === undefined) {
+    throw new ClusterError(
+      'ISCSI_ERR_CONFIG',
+      'ISCSI_DISCOVERY_MUTUAL_ACCOUNT needs ISCSI_DISCOVERY_ACCOUNT: mutual CHAP is only possible after the initiator authenticated itself',
+    );
+  }
+  if (discoveryMutual !== undefined && discoveryMutual === discovery) {
+    throw new ClusterError(
+      'ISCSI_ERR_CONFIG',
+      'ISCSI_DISCOVERY_MUTUAL_ACCOUNT must name another account than ISCSI_DISCOVERY_ACCOUNT: ' +
+        'the same secret must not authenticate both sides (RFC 7143 §9.2.1)',
+    );
+  }
   return {
     configPath,
     root: root === undefined ? undefined : path.resolve(root),
@@ -130,7 +160,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): IscsiConfig {
     stateDir: path.resolve(get('ISCSI_STATE_DIR') ?? DEFAULT_STATE_DIR),
     hostIdOverride: hostId === undefined ? undefined : validateHostId(hostId, 'ISCSI_HOST_ID'),
     iqnPrefix: validateIqnPrefix(get('ISCSI_IQN_PREFIX') ?? DEFAULT_IQN_PREFIX),
-    discoveryAccount: discovery === undefined || discovery.toLowerCase() === 'none' ? undefined : validateUserName(discovery),
+    discoveryAccount: discovery,
+    discoveryMutualAccount: discoveryMutual,
     logLevel: level as LogLevel,
     lockTimeoutMs,
     values,

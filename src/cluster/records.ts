@@ -49,6 +49,13 @@ export interface TargetRecord {
   luns: LunRecord[];
   /** CHAP account initiators must log in with, or null for no authentication. */
   account: string | null;
+  /**
+   * CHAP account the target authenticates itself with when an initiator asks
+   * for mutual CHAP, or null. Only with `account` set, and never the same
+   * secret (RFC 7143 §9.2.1). Records written before it existed lack the
+   * field: parseTargetRecord reads that as null.
+   */
+  mutualAccount: string | null;
   /** Host ID of the node the target is registered on, or null (unregistered). */
   host: string | null;
   /** What the owning node should do with it (its daemon writes this on start/stop). */
@@ -96,6 +103,8 @@ export function parseTargetRecord(text: string, file: string): TargetRecord {
   if (v.desiredState !== 'running' && v.desiredState !== 'stopped') throw corrupt(file, 'bad desiredState');
   if (!(v.host === null || typeof v.host === 'string')) throw corrupt(file, 'bad host');
   if (!(v.account === null || typeof v.account === 'string')) throw corrupt(file, 'bad account');
+  if (v.mutualAccount === undefined) v.mutualAccount = null;
+  if (!(v.mutualAccount === null || typeof v.mutualAccount === 'string')) throw corrupt(file, 'bad mutualAccount');
   if (!isInt(v.nextPortalId)) throw corrupt(file, 'bad nextPortalId');
   return v as unknown as TargetRecord;
 }

@@ -1,30 +1,35 @@
 /**
- * CHAP secret policy, kept here until src/chap/secret-policy.ts exports
- * `validateChapSecret` with the same rule (then this file forwards to it).
- *
- * RFC 7143 §12.1.3 (CHAP): "the secret MUST be at least 96 bits" for CHAP used
- * without IPsec, i.e. 12 bytes. We also cap the length at 255 bytes, which
- * is what common initiators (open-iscsi, Windows) accept, and refuse control
- * characters because secrets are typed at a prompt or read as a line.
+ * CHAP secret rules of the store: one policy for the whole project, in
+ * src/chap/secret-policy.ts (length limits of chap.ts, RFC 7143 §9.2.1, plus
+ * no control characters), reported with the store's stable codes:
+ *   ISCSI_ERR_BAD_SECRET    a secret too short, too long or with control characters
+ *   ISCSI_ERR_SECRET_REUSE  the same secret for initiator and target authentication
  */
+import { ChapError } from '../chap/chap.js';
+import { validateStoredChapSecret, validateStoredChapSecretPair } from '../chap/secret-policy.js';
 import { ClusterError } from './errors.js';
 
-export const MIN_CHAP_SECRET_BYTES = 12;
-export const MAX_CHAP_SECRET_BYTES = 255;
+export { MAX_CHAP_SECRET_BYTES, MIN_CHAP_SECRET_BYTES } from '../chap/secret-policy.js';
 
-export function validateChapSecret(secret: string): void {
-  const n = Buffer.byteLength(secret, 'utf8');
-  if (n < MIN_CHAP_SECRET_BYTES) {
-    throw new ClusterError(
-      'ISCSI_ERR_BAD_SECRET',
-      `CHAP secret is too short (${n} bytes): it must be at least ${MIN_CHAP_SECRET_BYTES} bytes (96 bits, RFC 7143 §12.1.3)`,
-    );
+function asClusterError(e: unknown): unknown {
+  if (!(e instanceof ChapError)) return e;
+  return new ClusterError(e.code === 'CHAP_ERR_SECRET_REUSE' ? 'ISCSI_ERR_SECRET_REUSE' : 'ISCSI_ERR_BAD_SECRET', e.message);
+}
+
+/** @throws ClusterError ISCSI_ERR_BAD_SECRET */
+export function validateChapSecret(secret: string, label?: string): void {
+  try {
+    validateStoredChapSecret(secret, label);
+  } catch (e) {
+    throw asClusterError(e);
   }
-  if (n > MAX_CHAP_SECRET_BYTES) {
-    throw new ClusterError('ISCSI_ERR_BAD_SECRET', `CHAP secret is too long (${n} bytes): at most ${MAX_CHAP_SECRET_BYTES} bytes`);
-  }
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(secret)) {
-    throw new ClusterError('ISCSI_ERR_BAD_SECRET', 'CHAP secret must not contain control characters');
+}
+
+/** @throws ClusterError ISCSI_ERR_BAD_SECRET or ISCSI_ERR_SECRET_REUSE */
+export function validateChapSecretPair(initiatorSecret: string, targetSecret: string): void {
+  try {
+    validateStoredChapSecretPair(initiatorSecret, targetSecret);
+  } catch (e) {
+    throw asClusterError(e);
   }
 }

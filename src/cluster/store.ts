@@ -59,6 +59,12 @@ export interface ClusterStoreOptions {
   lockStaleMs?: number;
   random?: RandomBytes;
   now?: () => Date;
+  /**
+   * The accounts of SendTargets discovery sessions (ISCSI_DISCOVERY_ACCOUNT,
+   * ISCSI_DISCOVERY_MUTUAL_ACCOUNT): they take part in the account checks
+   * (in-use on delete, one secret per direction).
+   */
+  discovery?: { account?: string | undefined; mutualAccount?: string | undefined };
 }
 
 export interface CreateTargetInput {
@@ -66,6 +72,8 @@ export interface CreateTargetInput {
   /** Portal addresses as typed (`-a`), at least one. */
   portals: string[];
   account?: string | undefined;
+  /** Mutual CHAP account (the target's own credentials); needs `account`. */
+  mutualAccount?: string | undefined;
   description?: string | undefined;
 }
 
@@ -73,8 +81,35 @@ export interface SetTargetInput {
   portals?: string[];
   /** null removes the account binding. */
   account?: string | null;
+  /** null removes the mutual CHAP binding. */
+  mutualAccount?: string | null;
   description?: string;
 }
+
+/** Which side a CHAP account authenticates (RFC 7143 §9.2.1 keeps the two apart). */
+export type AccountRole = 'initiator' | 'target';
+
+/** Where an account is bound (`account-list -u`, `account-delete`). */
+export interface AccountUsage {
+  /** Targets whose initiators log in with it (`-u`). */
+  targets: string[];
+  /** Targets that authenticate themselves with it (`--mutual-user`). */
+  mutualTargets: string[];
+  /** Bound by the configuration for discovery sessions, if at all. */
+  discovery: 'account' | 'mutual' | undefined;
+}
+
+interface Binding {
+  user: string;
+  role: AccountRole;
+  /** e.g. "target iqn...", "discovery sessions". */
+  where: string;
+}
+
+const ROLE_TEXT: Record<AccountRole, string> = {
+  initiator: 'authenticates initiators',
+  target: 'authenticates the target (mutual CHAP)',
+};
 
 const MAX_PORTAL_ID = 65535;
 
@@ -91,6 +126,25 @@ export function assertStopped(rec: TargetRecord, action: string): void {
   }
 }
 
+/** A mutual account needs a one-way account, and a different one. */
+function checkBindingShape(iqn: string, account: string | null, mutualAccount: string | null): void {
+  if (mutualAccount === null) return;
+  if (account === null) {
+    throw new ClusterError(
+      'ISCSI_ERR_MUTUAL_NEEDS_ACCOUNT',
+      `target ${iqn} cannot have a mutual CHAP account without a one-way CHAP account (the target authenticates ` +
+        'itself only after the initiator did): bind one with -u ACCOUNT, or remove the mutual account (--no-mutual-user)',
+    );
+  }
+  if (account === mutualAccount) {
+    throw new ClusterError(
+      'ISCSI_ERR_SECRET_REUSE',
+      `the mutual CHAP account of target ${iqn} must be another account than its one-way account ${account}: ` +
+        'RFC 7143 §9.2.1 forbids one secret in both directions',
+    );
+  }
+}
+
 export class ClusterStore {
   readonly root: string;
   readonly hostId: string;
@@ -99,6 +153,7 @@ export class ClusterStore {
   private readonly lockStaleMs: number;
   private readonly random: RandomBytes;
   private readonly now: () => Date;
+  private readonly discovery: { account?: string | undefined; mutualAccount?: string | undefined };
 
   private constructor(root: string, opts: ClusterStoreOptions) {
     this.root = root;
@@ -108,6 +163,7 @@ export class ClusterStore {
     this.lockStaleMs = opts.lockStaleMs ?? 60_000;
     this.random = opts.random ?? defaultRandomBytes;
     this.now = opts.now ?? (() => new Date());
+    this.discovery = { ...opts.discovery };
   }
 
   /** Open ISCSI_ROOT (it must exist: source 4.2.1 step 3) and create the subdirectories. */
@@ -134,6 +190,7 @@ export class ClusterStore {
       hostId: extra.hostId ?? resolveHostId(config),
       iqnPrefix: config.iqnPrefix,
       lockTimeoutMs: config.lockTimeoutMs,
+      discovery: { account: config.discoveryAccount, mutualAccount: config.discoveryMutualAccount },
       ...extra,
     });
   }
@@ -293,12 +350,17 @@ export class ClusterStore {
     });
   }
 
-  /** `create -n NAME -a ADDR... [-u USER]`: the new target is registered on this node, stopped. */
+  /**
+   * `create -n NAME -a ADDR... [-u USER [--mutual-user USER2]]`: the new
+   * target is registered on this node, stopped.
+   */
   async createTarget(input: CreateTargetInput): Promise<TargetRecord> {
     const name = validateTargetName(input.name);
     const iqn = iqnFromName(this.iqnPrefix, name);
     const wanted = this.parsePortals(input.portals);
     const account = input.account === undefined ? null : validateUserName(input.account);
+    const mutualAccount = input.mutualAccount === undefined ? null : validateUserName(input.mutualAccount);
+    checkBindingShape(iqn, account, mutualAccount);
     const description = validateDescription(input.description ?? '');
     return this.withGlobalLock(async () => {
       if (await this.exists(this.targetDir(iqn))) {
@@ -306,6 +368,8 @@ export class ClusterStore {
       }
       await this.checkPortalsFree(wanted);
       if (account) await this.checkAccountExists(account);
+      if (mutualAccount) await this.checkAccountExists(mutualAccount);
+      await this.checkBindings(iqn, { account, mutualAccount }, null);
       const now = this.stamp();
       const rec: TargetRecord = {
         version: RECORD_VERSION,
@@ -316,6 +380,7 @@ export class ClusterStore {
         nextPortalId: 1,
         luns: [],
         account,
+        mutualAccount,
         host: this.hostId,
         desiredState: 'stopped',
         created: now,
@@ -340,20 +405,37 @@ export class ClusterStore {
     });
   }
 
-  /** `set -t IQN [-a ADDR...] [-u USER|--no-account]`: the target must be stopped. */
+  /**
+   * `set -t IQN [-a ADDR...] [-d TEXT] [-u USER|--no-user] [--mutual-user USER2|--no-mutual-user]`.
+   * Portals and the description need a stopped target (source 4.2.2 note 1);
+   * account bindings may change while it runs: the daemon reads them at each
+   * login, so they apply to the next login and leave sessions alone.
+   */
   async setTarget(iqn: string, changes: SetTargetInput): Promise<TargetRecord> {
     const v = validateIqn(iqn);
     const wanted = changes.portals === undefined ? undefined : this.parsePortals(changes.portals);
     const account = changes.account === undefined || changes.account === null ? changes.account : validateUserName(changes.account);
+    const mutual =
+      changes.mutualAccount === undefined || changes.mutualAccount === null ? changes.mutualAccount : validateUserName(changes.mutualAccount);
     if (changes.description !== undefined) validateDescription(changes.description);
     return this.withGlobalLock(async () => {
       if (wanted) await this.checkPortalsFree(wanted, v);
       if (account) await this.checkAccountExists(account);
-      return this.updateTarget(v, (rec) => {
-        assertStopped(rec, 'changing it');
+      if (mutual) await this.checkAccountExists(mutual);
+      return this.updateTarget(v, async (rec) => {
+        if (wanted || changes.description !== undefined) assertStopped(rec, 'changing its portals or description');
         if (wanted) rec.portals = this.assignPortals(rec, wanted);
-        if (account !== undefined) rec.account = account;
         if (changes.description !== undefined) rec.description = changes.description;
+        const next = {
+          account: account === undefined ? rec.account : account,
+          mutualAccount: mutual === undefined ? rec.mutualAccount : mutual,
+        };
+        if (next.account !== rec.account || next.mutualAccount !== rec.mutualAccount) {
+          checkBindingShape(rec.iqn, next.account, next.mutualAccount);
+          await this.checkBindings(rec.iqn, next, rec);
+          rec.account = next.account;
+          rec.mutualAccount = next.mutualAccount;
+        }
       });
     });
   }
@@ -582,12 +664,19 @@ export class ClusterStore {
     });
   }
 
-  /** `account-set`: new logins use the new secret at once (auth() reads the store per login). */
+  /**
+   * `account-set`: new logins use the new secret at once (auth() reads the
+   * store per login). Refused when the new secret equals that of an account
+   * bound for the other direction (RFC 7143 §9.2.1).
+   */
   async setAccountSecret(user: string, secret: string): Promise<AccountRecord> {
     validateUserName(user);
     validateChapSecret(secret);
     return this.withGlobalLock(async () => {
       const rec = await this.getAccount(user);
+      const bindings = await this.allBindings();
+      const roles = new Set(bindings.filter((b) => b.user === user).map((b) => b.role));
+      for (const role of roles) await this.checkSecretAgainst(user, secret, role, bindings);
       rec.secret = secret;
       rec.updated = this.stamp();
       await writeJsonAtomic(this.accountFile(user), rec, { mode: 0o600 });
@@ -599,7 +688,12 @@ export class ClusterStore {
     validateUserName(user);
     await this.withGlobalLock(async () => {
       await this.getAccount(user);
-      const users = await this.targetsUsingAccount(user);
+      const u = await this.accountUsage(user);
+      const users = [...new Set([...u.targets, ...u.mutualTargets])].sort();
+      if (u.discovery) {
+        const key = u.discovery === 'account' ? 'ISCSI_DISCOVERY_ACCOUNT' : 'ISCSI_DISCOVERY_MUTUAL_ACCOUNT';
+        users.push(`discovery sessions (${key} in the configuration)`);
+      }
       if (users.length > 0) {
         throw new ClusterError('ISCSI_ERR_ACCOUNT_IN_USE', `CHAP account ${user} is used by ${users.join(', ')}`);
       }
@@ -608,8 +702,96 @@ export class ClusterStore {
     });
   }
 
+  /** Targets bound to an account either way (one-way or mutual CHAP), sorted (`account-list -u`). */
   async targetsUsingAccount(user: string): Promise<string[]> {
-    return (await this.listTargets()).filter((t) => t.account === user).map((t) => t.iqn);
+    return (await this.listTargets()).filter((t) => t.account === user || t.mutualAccount === user).map((t) => t.iqn);
+  }
+
+  async accountUsage(user: string): Promise<AccountUsage> {
+    const targets = await this.listTargets();
+    return {
+      targets: targets.filter((t) => t.account === user).map((t) => t.iqn),
+      mutualTargets: targets.filter((t) => t.mutualAccount === user).map((t) => t.iqn),
+      discovery: this.discovery.account === user ? 'account' : this.discovery.mutualAccount === user ? 'mutual' : undefined,
+    };
+  }
+
+  // ---- account bindings: one secret per direction (RFC 7143 §9.2.1) ---------
+
+  /** Every account binding: targets' (`replace` stands in for its record on disk) and discovery's. */
+  private async allBindings(replace?: Pick<TargetRecord, 'iqn' | 'account' | 'mutualAccount'>): Promise<Binding[]> {
+    const out: Binding[] = [];
+    const add = (t: Pick<TargetRecord, 'iqn' | 'account' | 'mutualAccount'>) => {
+      if (t.account) out.push({ user: t.account, role: 'initiator', where: `target ${t.iqn}` });
+      if (t.mutualAccount) out.push({ user: t.mutualAccount, role: 'target', where: `target ${t.iqn}` });
+    };
+    for (const t of await this.listTargets()) {
+      if (t.iqn !== replace?.iqn) add(t);
+    }
+    if (replace) add(replace);
+    if (this.discovery.account) out.push({ user: this.discovery.account, role: 'initiator', where: 'discovery sessions' });
+    if (this.discovery.mutualAccount) out.push({ user: this.discovery.mutualAccount, role: 'target', where: 'discovery sessions' });
+    return out;
+  }
+
+  /**
+   * RFC 7143 §9.2.1: "Any CHAP secret used for initiator authentication MUST
+   * NOT be configured for authentication of any target, and any CHAP secret
+   * used for target authentication MUST NOT be configured for authentication
+   * of any initiator." So an account is bound for one direction only, and its
+   * secret differs from every account bound for the other direction.
+   * Checks the bindings a target would have after a change (`previous` is its
+   * record before, null for a new target); only new bindings are checked.
+   */
+  private async checkBindings(
+    iqn: string,
+    next: Pick<TargetRecord, 'account' | 'mutualAccount'>,
+    previous: Pick<TargetRecord, 'account' | 'mutualAccount'> | null,
+  ): Promise<void> {
+    const bindings = await this.allBindings({ iqn, ...next });
+    const changed: Array<[string, AccountRole]> = [];
+    if (next.account && next.account !== previous?.account) changed.push([next.account, 'initiator']);
+    if (next.mutualAccount && next.mutualAccount !== previous?.mutualAccount) changed.push([next.mutualAccount, 'target']);
+    // Each new binding is checked against every binding of the other role,
+    // including the other one of this target.
+    for (const [user, role] of changed) {
+      const clash = bindings.find((b) => b.user === user && b.role !== role);
+      if (clash) {
+        throw new ClusterError(
+          'ISCSI_ERR_SECRET_REUSE',
+          `CHAP account ${user} cannot be bound for ${role === 'initiator' ? 'one-way' : 'mutual'} CHAP of target ${iqn}: ` +
+            `it already ${ROLE_TEXT[clash.role]} for ${clash.where}, and RFC 7143 §9.2.1 forbids one secret in both directions; ` +
+            'use a separate account',
+        );
+      }
+      const secret = (await this.getAccount(user)).secret;
+      await this.checkSecretAgainst(user, secret, role, bindings);
+    }
+  }
+
+  /** `secret` (of `user`, bound as `role`) must differ from every account bound for the other role. */
+  private async checkSecretAgainst(user: string, secret: string, role: AccountRole, bindings: Binding[]): Promise<void> {
+    const others = new Map<string, string>();
+    for (const b of bindings) {
+      if (b.role !== role && b.user !== user && !others.has(b.user)) others.set(b.user, b.where);
+    }
+    for (const [other, where] of others) {
+      let otherSecret: string;
+      try {
+        otherSecret = (await this.getAccount(other)).secret;
+      } catch (e) {
+        if (e instanceof ClusterError && e.code === 'ISCSI_ERR_ACCOUNT_NOT_FOUND') continue;
+        throw e;
+      }
+      if (otherSecret === secret) {
+        const otherRole: AccountRole = role === 'initiator' ? 'target' : 'initiator';
+        throw new ClusterError(
+          'ISCSI_ERR_SECRET_REUSE',
+          `CHAP account ${user} would have the same secret as account ${other}, which ${ROLE_TEXT[otherRole]} for ${where}; ` +
+            'RFC 7143 §9.2.1 forbids one secret in both directions: give one of them another password (account-set)',
+        );
+      }
+    }
   }
 
   // ---- helpers -------------------------------------------------------------

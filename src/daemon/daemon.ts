@@ -6,10 +6,11 @@
  * - start/stop/reload hold the target's record lock while they open LUN
  *   images and start or stop the engine, and record the desired state, so
  *   CLI changes (lun-grow, set, delete) never interleave with them.
- * - auth() reads the target's account and the account's secret from the
- *   store at every login, so `account-set` and `set -u` apply to the next
- *   login without a restart. If the account cannot be read, logins are
- *   refused (fail closed) rather than let in without CHAP.
+ * - auth() reads the target's accounts (one-way and mutual CHAP) and their
+ *   secrets from the store at every login, so `account-set`, `set -u` and
+ *   `set --mutual-user` apply to the next login without a restart. If an
+ *   account cannot be read, logins are refused (fail closed) rather than let
+ *   in without CHAP or with half the configured authentication.
  */
 import { randomBytes } from 'node:crypto';
 import type { AuthPolicy, EngineOptions, SessionInfo, TargetDefinition, TargetEngine } from '../target/engine-api.js';
@@ -32,6 +33,14 @@ export interface DaemonOptions {
   log: Logger;
   /** Opens a LUN image (tests inject fakes). */
   openStore?: (path: string, format: string) => Promise<BlockStore>;
+}
+
+/** The CHAP accounts bound to a target or to discovery sessions. */
+interface AccountBinding {
+  /** One-way CHAP: initiators log in with it. */
+  account: string | null;
+  /** Mutual CHAP: the target authenticates itself with it. */
+  mutualAccount: string | null;
 }
 
 interface RunningTarget {
@@ -70,7 +79,7 @@ export class Daemon {
   private readonly failed = new Map<string, ControlError>();
   private readonly queues = new Map<string, Promise<unknown>>();
   /** Last account binding read per target, used if the record is briefly unreadable. */
-  private readonly lastAccount = new Map<string, string | null>();
+  private readonly lastBinding = new Map<string, AccountBinding>();
   private closing = false;
 
   constructor(opts: DaemonOptions) {
@@ -87,38 +96,68 @@ export class Daemon {
 
   // ---- authentication --------------------------------------------------------
 
-  private accountPolicy(user: string, ctx: Record<string, unknown>): AuthPolicy {
-    try {
-      const a = this.store.readAccountSync(user);
-      return { chap: { user: a.user, secret: a.secret } };
-    } catch (e) {
-      // Fail closed: a secret nobody knows refuses every login.
-      this.log.error('cannot read CHAP account; refusing logins', { ...ctx, account: user, error: e });
-      return { chap: { user, secret: randomBytes(32).toString('hex') } };
+  /** Fail closed: a secret nobody knows refuses every login. */
+  private static refuseAll(user: string): AuthPolicy {
+    return { chap: { user, secret: randomBytes(32).toString('hex') } };
+  }
+
+  /**
+   * The policy of a binding, secrets read now. The login state machine
+   * itself refuses (status 0x0300) a pair with equal secrets (RFC 7143 §9.2.1).
+   */
+  private bindingPolicy(b: AccountBinding, ctx: Record<string, unknown>): AuthPolicy {
+    if (b.account === null) {
+      if (b.mutualAccount !== null) {
+        this.log.error('mutual CHAP account bound without a one-way account; refusing logins', { ...ctx, mutualAccount: b.mutualAccount });
+        return Daemon.refuseAll(b.mutualAccount);
+      }
+      return {};
     }
+    let policy: AuthPolicy;
+    try {
+      const a = this.store.readAccountSync(b.account);
+      policy = { chap: { user: a.user, secret: a.secret } };
+    } catch (e) {
+      this.log.error('cannot read CHAP account; refusing logins', { ...ctx, account: b.account, error: e });
+      return Daemon.refuseAll(b.account);
+    }
+    if (b.mutualAccount === null) return policy;
+    try {
+      const m = this.store.readAccountSync(b.mutualAccount);
+      policy.mutual = { user: m.user, secret: m.secret };
+    } catch (e) {
+      // Without it the target could not prove itself to initiators that ask; refuse everyone rather than serve half the configuration.
+      this.log.error('cannot read mutual CHAP account; refusing logins', { ...ctx, mutualAccount: b.mutualAccount, error: e });
+      return Daemon.refuseAll(b.account);
+    }
+    return policy;
   }
 
   /** Called by the engine at each login to the target (engine-api.ts TargetDefinition.auth). */
   authFor(iqn: string): AuthPolicy {
-    let account: string | null;
+    let binding: AccountBinding;
     try {
-      account = this.store.readTargetSync(iqn).account;
-      this.lastAccount.set(iqn, account);
+      const rec = this.store.readTargetSync(iqn);
+      binding = { account: rec.account, mutualAccount: rec.mutualAccount };
+      this.lastBinding.set(iqn, binding);
     } catch (e) {
-      const last = this.lastAccount.get(iqn);
-      this.log.warn('cannot read target record at login; using the last known account', { target: iqn, error: e });
-      if (last === undefined) return { chap: { user: 'unknown', secret: randomBytes(32).toString('hex') } };
-      account = last;
+      const last = this.lastBinding.get(iqn);
+      this.log.warn('cannot read target record at login; using the last known accounts', { target: iqn, error: e });
+      if (last === undefined) return Daemon.refuseAll('unknown');
+      binding = last;
     }
-    if (account === null) return {};
-    return this.accountPolicy(account, { target: iqn });
+    return this.bindingPolicy(binding, { target: iqn });
   }
 
-  /** SendTargets discovery sessions (RFC 7143 §12.1): ISCSI_DISCOVERY_ACCOUNT or none. */
+  /**
+   * SendTargets discovery sessions (RFC 7143 §12.1): ISCSI_DISCOVERY_ACCOUNT
+   * (and ISCSI_DISCOVERY_MUTUAL_ACCOUNT for mutual CHAP) or none.
+   */
   discoveryAuth(): AuthPolicy {
-    const user = this.config.discoveryAccount;
-    if (!user) return {};
-    return this.accountPolicy(user, { discovery: true });
+    return this.bindingPolicy(
+      { account: this.config.discoveryAccount ?? null, mutualAccount: this.config.discoveryMutualAccount ?? null },
+      { discovery: true },
+    );
   }
 
   // ---- target lifecycle ------------------------------------------------------
@@ -175,7 +214,7 @@ export class Daemon {
         }
         stores.push(s);
       }
-      this.lastAccount.set(rec.iqn, rec.account);
+      this.lastBinding.set(rec.iqn, { account: rec.account, mutualAccount: rec.mutualAccount });
       await this.engine.startTarget(this.buildDefinition(rec, stores));
     } catch (e) {
       await closeAll(stores, this.log);

@@ -17,7 +17,8 @@ Runs the iSCSI target daemon in the foreground (stop it with SIGTERM or Ctrl-C).
 Configuration is read from /etc/vstorage/iscsi/config (or the file named by
 ISCSI_CONFIG); the environment variables ISCSI_ROOT, ISCSI_RUN_DIR,
 ISCSI_STATE_DIR, ISCSI_HOST_ID, ISCSI_IQN_PREFIX, ISCSI_DISCOVERY_ACCOUNT,
-ISCSI_LOG_LEVEL and ISCSI_LOCK_TIMEOUT override it.
+ISCSI_DISCOVERY_MUTUAL_ACCOUNT, ISCSI_LOG_LEVEL and ISCSI_LOCK_TIMEOUT
+override it.
 `;
 
 const args = process.argv.slice(2);

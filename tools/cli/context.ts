@@ -3,6 +3,7 @@
  * store and the daemon's control socket. Built lazily so `--help` works
  * without a configured ISCSI_ROOT.
  */
+import type { Command } from 'commander';
 import { loadConfig, controlSocketPath, type IscsiConfig } from '../../src/cluster/config.js';
 import { ClusterStore } from '../../src/cluster/store.js';
 import { ClusterError, isClusterError } from '../../src/cluster/errors.js';
@@ -82,6 +83,17 @@ export class CliContext {
       );
     }
   }
+}
+
+/**
+ * Long names (without `--`) of the given options that appear on the command
+ * line, negations included (`no-user`): commander stores `-u X` and `--no-user`
+ * in one attribute, last one winning, so conflicts are found this way.
+ */
+export function flagsSeen(cmd: Command, names: string[]): Set<string> {
+  const seen = new Set<string>();
+  for (const n of names) cmd.on(`option:${n}`, () => seen.add(n));
+  return seen;
 }
 
 export function collect(value: string, previous: string[]): string[] {

@@ -29,7 +29,10 @@ export interface TargetView {
   registered: boolean;
   host: string | null;
   desiredState: string;
+  /** CHAP account initiators log in with (`-u`), or null: no authentication. */
   account: string | null;
+  /** CHAP account the target answers mutual CHAP with (`--mutual-user`), or null. */
+  mutualAccount: string | null;
   portals: TargetRecord['portals'];
   luns: LunView[];
   sessions: SessionInfo[];
@@ -74,6 +77,7 @@ export async function targetView(store: ClusterStore, rec: TargetRecord, daemon:
     host: rec.host,
     desiredState: rec.desiredState,
     account: rec.account,
+    mutualAccount: rec.mutualAccount,
     portals: rec.portals,
     luns,
     sessions: t?.sessions ?? [],
@@ -100,7 +104,10 @@ export function formatTable(views: TargetView[]): string {
   return [header, ...rows].map(line).join('\n') + '\n';
 }
 
-/** The detail layout of source 4.2.2/4.2.3 (`list -t`). */
+/**
+ * The detail layout of source 4.2.2/4.2.3 (`list -t`), unchanged: the bound
+ * CHAP accounts and other fields it does not define are in `list -t --json`.
+ */
 export function formatDetail(v: TargetView): string {
   const lines = [
     `Target ${v.iqn}:`,

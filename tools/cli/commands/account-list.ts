@@ -6,8 +6,8 @@ import type { CliContext } from '../context.js';
 export function register(program: Command, ctx: CliContext): void {
   program
     .command('account-list')
-    .description('list CHAP accounts, or the targets bound to one')
-    .option('-u, --user <account>', 'list the targets using this account')
+    .description('list CHAP accounts, or the targets bound to one (one-way or mutual CHAP)')
+    .option('-u, --user <account>', 'list the targets using this account, either way')
     .option('--json', 'print JSON', false)
     .action(async (o: { user?: string; json: boolean }) => {
       const store = await ctx.store();

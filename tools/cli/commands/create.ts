@@ -1,4 +1,7 @@
-/** `create -n NAME -a ADDR [-a ADDR...] [-u ACCOUNT] [-d TEXT]` (source 4.2.2, 4.2.8, 4.2.9.2). */
+/**
+ * `create -n NAME -a ADDR [-a ADDR...] [-u ACCOUNT [--mutual-user ACCOUNT2]] [-d TEXT]`
+ * (source 4.2.2, 4.2.8, 4.2.9.2; --mutual-user and -d are ours).
+ */
 import type { Command } from 'commander';
 import { collect, type CliContext } from '../context.js';
 
@@ -8,11 +11,18 @@ export function register(program: Command, ctx: CliContext): void {
     .description('create a target registered on this node (stopped); prints its IQN')
     .requiredOption('-n, --name <name>', 'target name; the IQN is <ISCSI_IQN_PREFIX>:<name>')
     .option('-a, --address <addr>', 'portal address IPv4[:PORT] or [IPv6][:PORT]; repeat for multipath', collect, [])
-    .option('-u, --user <account>', 'CHAP account initiators must log in with')
+    .option('-u, --user <account>', 'CHAP account initiators must log in with (one-way CHAP)')
+    .option('--mutual-user <account>', 'CHAP account the target authenticates itself with when initiators ask (mutual CHAP; needs -u)')
     .option('-d, --description <text>', 'free text shown as the target alias')
-    .action(async (o: { name: string; address: string[]; user?: string; description?: string }) => {
+    .action(async (o: { name: string; address: string[]; user?: string; mutualUser?: string; description?: string }) => {
       const store = await ctx.store();
-      const rec = await store.createTarget({ name: o.name, portals: o.address, account: o.user, description: o.description });
+      const rec = await store.createTarget({
+        name: o.name,
+        portals: o.address,
+        account: o.user,
+        mutualAccount: o.mutualUser,
+        description: o.description,
+      });
       ctx.out(`IQN: ${rec.iqn}`);
     });
 }

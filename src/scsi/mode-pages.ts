@@ -67,7 +67,9 @@ const CONTROL: ModePageDef = {
   length: 12,
   defaults: () =>
     page(0x0a, 12, (b) => {
-      b[2] = 0x02; // TST 000b (one task set), GLTSD = 1 (no log parameters are saved)
+      // TST 001b: a task set per I_T nexus (the session orders its own ORDERED tasks, SAM-5 §8.6);
+      // GLTSD = 1 (no log parameters are saved).
+      b[2] = 0x20 | 0x02;
       b[3] = 0x10; // QUEUE ALGORITHM MODIFIER 1h: unrestricted reordering; QERR 00b
       b[8] = 0xff; // BUSY TIMEOUT PERIOD FFFFh: unlimited
       b[9] = 0xff;

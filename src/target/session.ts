@@ -521,8 +521,8 @@ export class Session {
           await this.abortTasks((t) => t.lun === pdu.lun);
           break;
         case Tmf.ClearTaskSet:
+          // Control mode page TST=001b: each I_T nexus has its own task set (SPC-4 §7.5.8, SAM-5 §7.6).
           await this.abortTasks((t) => t.lun === pdu.lun);
-          await this.host.abortTasksElsewhere({ lun: pdu.lun });
           break;
         case Tmf.LogicalUnitReset:
           await this.abortTasks((t) => t.lun === pdu.lun);

@@ -6,7 +6,8 @@ const ALL = 0x3f;
 
 const RW_RECOVERY = [0x01, 0x0a, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
 const CACHING_WCE = [0x08, 0x12, 0x04, ...new Array(17).fill(0)];
-const CONTROL = [0x0a, 0x0a, 0x02, 0x10, 0, 0, 0, 0, 0xff, 0xff, 0, 0];
+// TST 001b (task set per I_T nexus) | GLTSD; QUEUE ALGORITHM MODIFIER 1h; BUSY TIMEOUT FFFFh.
+const CONTROL = [0x0a, 0x0a, 0x22, 0x10, 0, 0, 0, 0, 0xff, 0xff, 0, 0];
 const IEC = [0x1c, 0x0a, 0x08, 0, 0, 0, 0, 0, 0, 0, 0, 0];
 
 describe('MODE SENSE (SPC-4 §6.13, §6.14)', () => {

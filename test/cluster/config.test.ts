@@ -53,6 +53,23 @@ describe('config', () => {
     );
   });
 
+  it('discovery accounts: mutual needs the one-way account and another name', () => {
+    const f = path.join(dir, 'c');
+    fs.writeFileSync(f, 'ISCSI_DISCOVERY_ACCOUNT=disc\nISCSI_DISCOVERY_MUTUAL_ACCOUNT=discm\n');
+    expect(loadConfig({ ISCSI_CONFIG: f })).toMatchObject({ discoveryAccount: 'disc', discoveryMutualAccount: 'discm' });
+    expect(loadConfig({ ISCSI_CONFIG: f, ISCSI_DISCOVERY_MUTUAL_ACCOUNT: 'none' }).discoveryMutualAccount).toBeUndefined();
+    expect(loadConfig({ ISCSI_CONFIG: f, ISCSI_DISCOVERY_MUTUAL_ACCOUNT: '' }).discoveryMutualAccount).toBeUndefined();
+    expect(() => loadConfig({ ISCSI_CONFIG: f, ISCSI_DISCOVERY_ACCOUNT: 'none' })).toThrow(
+      expect.objectContaining({ code: 'ISCSI_ERR_CONFIG', message: expect.stringContaining('needs ISCSI_DISCOVERY_ACCOUNT') }),
+    );
+    expect(() => loadConfig({ ISCSI_CONFIG: f, ISCSI_DISCOVERY_MUTUAL_ACCOUNT: 'disc' })).toThrow(
+      expect.objectContaining({ code: 'ISCSI_ERR_CONFIG', message: expect.stringContaining('RFC 7143 §9.2.1') }),
+    );
+    expect(() => loadConfig({ ISCSI_CONFIG: f, ISCSI_DISCOVERY_MUTUAL_ACCOUNT: '../x' })).toThrow(
+      expect.objectContaining({ code: 'ISCSI_ERR_CONFIG', message: expect.stringMatching(/^ISCSI_DISCOVERY_MUTUAL_ACCOUNT: /) }),
+    );
+  });
+
   it('generates the host ID once into the state directory', () => {
     const f = path.join(dir, 'c');
     fs.writeFileSync(f, `ISCSI_STATE_DIR=${dir}/state\n`);

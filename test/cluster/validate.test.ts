@@ -11,7 +11,8 @@ import {
   validateIqn,
   validateUserName,
 } from '../../src/cluster/validate.js';
-import { validateChapSecret } from '../../src/cluster/secret-rules.js';
+import { MAX_CHAP_SECRET_BYTES, MIN_CHAP_SECRET_BYTES, validateChapSecret, validateChapSecretPair } from '../../src/cluster/secret-rules.js';
+import { validateChapSecret as chapValidate } from '../../src/chap/chap.js';
 import { generateNaa, generateSerial } from '../../src/cluster/ids.js';
 
 const P = 'iqn.2014-04.com.vstorage';
@@ -113,6 +114,30 @@ describe('LUN IDs, users, secrets, identifiers', () => {
     expect(() => validateChapSecret('12345678901')).toThrow(/at least 12 bytes/);
     expect(() => validateChapSecret('123456789012')).not.toThrow();
     expect(() => validateChapSecret('123456789012\n')).toThrow(/control/);
+  });
+  it('CHAP secrets: the store applies src/chap rules plus its own', () => {
+    // At most 255 bytes, counted in UTF-8, as chap.ts and the login path.
+    expect(() => validateChapSecret('x'.repeat(255))).not.toThrow();
+    expect(() => validateChapSecret('x'.repeat(256))).toThrow(expect.objectContaining({ code: 'ISCSI_ERR_BAD_SECRET', message: expect.stringMatching(/255 bytes/) }));
+    expect(() => validateChapSecret('é'.repeat(128))).toThrow(expect.objectContaining({ code: 'ISCSI_ERR_BAD_SECRET' }));
+    for (const c of ['\t', '\r', '\u0000', '\u007f']) {
+      expect(() => validateChapSecret(`good-secret-${c}-x`)).toThrow(expect.objectContaining({ code: 'ISCSI_ERR_BAD_SECRET', message: expect.stringMatching(/control/) }));
+    }
+    expect(() => validateChapSecret('short', 'CHAP secret of account user1')).toThrow(/^CHAP secret of account user1 is 5 bytes/);
+    // Whatever chap.ts refuses (what logins refuse), the store refuses too.
+    for (const secret of ['', 'a', '12345678901', 'x'.repeat(300)]) {
+      expect(() => chapValidate(secret)).toThrow();
+      expect(() => validateChapSecret(secret)).toThrow(expect.objectContaining({ code: 'ISCSI_ERR_BAD_SECRET' }));
+    }
+    expect(MIN_CHAP_SECRET_BYTES).toBe(12);
+    expect(MAX_CHAP_SECRET_BYTES).toBe(255);
+  });
+  it('CHAP secret pairs must differ (RFC 7143 §9.2.1)', () => {
+    expect(() => validateChapSecretPair('same-secret-1234', 'same-secret-1234')).toThrow(
+      expect.objectContaining({ code: 'ISCSI_ERR_SECRET_REUSE' }),
+    );
+    expect(() => validateChapSecretPair('initiator-secret', 'short')).toThrow(expect.objectContaining({ code: 'ISCSI_ERR_BAD_SECRET' }));
+    expect(() => validateChapSecretPair('initiator-secret', 'target-secret-1')).not.toThrow();
   });
   it('NAA 6 designators have 32 hex digits with our company ID', () => {
     const naa = generateNaa();

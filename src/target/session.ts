@@ -15,6 +15,7 @@ import {
   type TextRequestPdu,
 } from './pdu/types.js';
 import { ScsiTask, type OutstandingR2T } from './scsi-task.js';
+import { RejectReason, TaskAttribute, TmfFunction, TmfResponse } from './pdu/constants.js';
 import { MAX_COMMAND_BUFFER, SESSION_QUEUE_DEPTH, type SessionParams } from './session-params.js';
 import { snAdd, snInWindow, snLess } from './serial-number.js';
 import { DataDirection, ScsiStatus, type ItNexus, type ScsiResponse, type ScsiTarget } from '../scsi/types.js';
@@ -23,45 +24,7 @@ import { TextExchange } from './text-exchange.js';
 import type { DiscoverableTarget } from './discovery.js';
 
 const RESERVED_TAG = 0xffffffff;
-
-/** RFC 7143 §11.3.1.2 task attributes. */
-const TaskAttribute = { Untagged: 0, Simple: 1, Ordered: 2, HeadOfQueue: 3, Aca: 4 } as const;
-
-/** RFC 7143 §11.17.1 Reject reasons. */
-export const RejectReason = {
-  DataDigestError: 0x02,
-  SnackReject: 0x03,
-  ProtocolError: 0x04,
-  CommandNotSupported: 0x05,
-  ImmediateCommandReject: 0x06,
-  TaskInProgress: 0x07,
-  InvalidDataAck: 0x08,
-  InvalidPduField: 0x09,
-  OutOfResources: 0x0a,
-  WaitingForLogout: 0x0c,
-} as const;
-
-/** RFC 7143 §11.5.1 TMF functions and §11.6.1 responses. */
-const Tmf = {
-  AbortTask: 1,
-  AbortTaskSet: 2,
-  ClearAca: 3,
-  ClearTaskSet: 4,
-  LogicalUnitReset: 5,
-  TargetWarmReset: 6,
-  TargetColdReset: 7,
-  TaskReassign: 8,
-} as const;
-const TmfResponse = {
-  Complete: 0,
-  TaskDoesNotExist: 1,
-  LunDoesNotExist: 2,
-  TaskStillAllegiant: 3,
-  ReassignmentNotSupported: 4,
-  NotSupported: 5,
-  AuthorizationFailed: 6,
-  Rejected: 255,
-} as const;
+const Tmf = TmfFunction;
 
 export interface SessionHost {
   readonly sessionType: 'Normal' | 'Discovery';
@@ -243,7 +206,7 @@ export class Session {
       }
     }
     if (this.tasks.size >= SESSION_QUEUE_DEPTH * 2) {
-      this.host.reject(RejectReason.OutOfResources, header);
+      this.host.reject(RejectReason.LongOperationReject, header);
       return false;
     }
     const device = this.host.device;
@@ -506,10 +469,10 @@ export class Session {
     const fn = pdu.function & 0x7f;
     const device = this.host.device;
     const nexus = this.host.nexus;
-    let response: number = TmfResponse.Complete;
+    let response: number = TmfResponse.FunctionComplete;
     const lunScoped = fn === Tmf.AbortTask || fn === Tmf.AbortTaskSet || fn === Tmf.ClearTaskSet || fn === Tmf.LogicalUnitReset || fn === Tmf.ClearAca;
     if (!device || !nexus) {
-      response = TmfResponse.Rejected;
+      response = TmfResponse.FunctionRejected;
     } else if (lunScoped && !device.hasLun(pdu.lun)) {
       response = TmfResponse.LunDoesNotExist;
     } else {
@@ -540,10 +503,10 @@ export class Session {
           break;
         case Tmf.TaskReassign:
           // ErrorRecoveryLevel 0: reassignment is not supported (RFC 7143 §11.5.1).
-          response = TmfResponse.ReassignmentNotSupported;
+          response = TmfResponse.TaskReassignmentNotSupported;
           break;
         default:
-          response = TmfResponse.NotSupported;
+          response = TmfResponse.FunctionNotSupported;
       }
     }
     if (this.closed) return;
@@ -560,7 +523,7 @@ export class Session {
       },
       true,
     );
-    if (fn === Tmf.TargetColdReset && response === TmfResponse.Complete) this.host.dropAllSessions();
+    if (fn === Tmf.TargetColdReset && response === TmfResponse.FunctionComplete) this.host.dropAllSessions();
   }
 
   /** RFC 7143 §11.5.1 ABORT TASK, including the RefCmdSN rules for tasks we have not seen. */
@@ -569,11 +532,11 @@ export class Session {
     if (task) {
       if (task.lun !== pdu.lun) return TmfResponse.TaskDoesNotExist;
       await this.abortTasks((t) => t === task);
-      return TmfResponse.Complete;
+      return TmfResponse.FunctionComplete;
     }
     // Not found: if its CmdSN is within the window and not yet received, treat it as received and aborted.
     if (snInWindow(pdu.refCmdSN, this.expCmdSN, this.maxCmdSN) && !this.pending.has(pdu.refCmdSN)) {
-      return TmfResponse.Complete;
+      return TmfResponse.FunctionComplete;
     }
     return TmfResponse.TaskDoesNotExist;
   }

@@ -5,6 +5,7 @@
  */
 import { Opcode, type TextRequestPdu } from './pdu/types.js';
 import { answerSendTargets } from './discovery.js';
+import { RejectReason } from './pdu/constants.js';
 import type { SessionHost } from './session.js';
 import { decodeTextPairs, encodeTextPairs } from './text-pairs.js';
 
@@ -71,7 +72,7 @@ export class TextExchange {
     if (this.requestBytes > MAX_TEXT_REQUEST) {
       this.requestParts = [];
       this.requestBytes = 0;
-      this.host.reject(0x04, Buffer.alloc(48));
+      this.host.reject(RejectReason.ProtocolError, Buffer.alloc(48));
       return;
     }
     this.requestParts.push(Buffer.from(pdu.data));

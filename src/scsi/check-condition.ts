@@ -72,6 +72,15 @@ export function luNotSupported(): CheckCondition {
   return CheckCondition.of(SenseKey.ILLEGAL_REQUEST, Asc.LOGICAL_UNIT_NOT_SUPPORTED);
 }
 
+/**
+ * MISCOMPARE, MISCOMPARE DURING VERIFY OPERATION (SBC-3 §5.2, §5.29) with
+ * the INFORMATION field (VALID = 1) set to the offset of the first byte
+ * that differs, from the start of the Data-Out buffer.
+ */
+export function miscompare(offset: number): CheckCondition {
+  return CheckCondition.of(SenseKey.MISCOMPARE, Asc.MISCOMPARE_DURING_VERIFY, { information: offset });
+}
+
 /** Data-Out shorter than the command needs (SAM-5 §5.4.3; SPL/iSCSI: INVALID FIELD IN COMMAND INFORMATION UNIT). */
 export function shortDataOut(): CheckCondition {
   return CheckCondition.of(SenseKey.ILLEGAL_REQUEST, Asc.INVALID_FIELD_IN_COMMAND_IU);

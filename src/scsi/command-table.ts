@@ -22,6 +22,7 @@ import { WS10_RANGE, WS16_RANGE, validateWriteSame, writeSame, writeSameTransfer
 import { unmap, unmapParameterListLength, validateUnmap } from './sbc/unmap.js';
 import { getLbaStatus, getLbaStatusAllocationLength } from './sbc/get-lba-status.js';
 import { orWrite } from './sbc/orwrite.js';
+import { CAW_RANGE, cawBlocks, cawTransferLength, compareAndWrite, validateCompareAndWrite } from './sbc/compare-and-write.js';
 import { readCapacity10, readCapacity16, readCapacity16AllocationLength, validateReadCapacity10 } from './sbc/read-capacity.js';
 import { preFetch, synchronizeCache } from './sbc/cache.js';
 import { startStopUnit, validateStartStopUnit } from './sbc/start-stop-unit.js';
@@ -394,6 +395,21 @@ export const COMMANDS = {
     handler: modeSense,
   },
   READ_16: readOp('READ(16)', Op.READ_16, 16, [Op.READ_16, RW_FLAGS, ...LBA8, 0xff, 0xff, 0xff, 0xff, GROUP, 0], RANGE_16, len16),
+  COMPARE_AND_WRITE: {
+    ...writeOp(
+      'COMPARE AND WRITE',
+      Op.COMPARE_AND_WRITE,
+      16,
+      // SBC-3 §5.2: bytes 10-12 reserved, 13 NUMBER OF LOGICAL BLOCKS.
+      [Op.COMPARE_AND_WRITE, RW_FLAGS, ...LBA8, 0, 0, 0, 0xff, GROUP, 0],
+      CAW_RANGE,
+      cawBlocks,
+      compareAndWrite,
+      validateCompareAndWrite,
+    ),
+    // Verify data and write data: twice NUMBER OF LOGICAL BLOCKS.
+    transferLength: cawTransferLength,
+  },
   WRITE_16: writeOp('WRITE(16)', Op.WRITE_16, 16, [Op.WRITE_16, RW_FLAGS, ...LBA8, 0xff, 0xff, 0xff, 0xff, GROUP, 0], RANGE_16, len16, write),
   ORWRITE_16: writeOp('ORWRITE(16)', Op.ORWRITE_16, 16, [Op.ORWRITE_16, RW_FLAGS, ...LBA8, 0xff, 0xff, 0xff, 0xff, GROUP, 0], RANGE_16, len16, orWrite),
   WRITE_AND_VERIFY_16: writeOp(

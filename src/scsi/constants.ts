@@ -30,6 +30,8 @@ export const Op = {
   RELEASE_10: 0x57,
   MODE_SENSE_10: 0x5a,
   READ_16: 0x88,
+  /** SBC-3 §5.2. */
+  COMPARE_AND_WRITE: 0x89,
   WRITE_16: 0x8a,
   ORWRITE_16: 0x8b,
   WRITE_AND_VERIFY_16: 0x8e,

@@ -64,6 +64,13 @@ export interface BlockLimits {
   atomicAlignmentBlocks: number;
   /** ATOMIC TRANSFER LENGTH GRANULARITY in blocks: an atomic write is a multiple of it. */
   atomicGranularityBlocks: number;
+  /**
+   * MAXIMUM COMPARE AND WRITE LENGTH in blocks (SBC-3 §6.5.3, byte 5 of VPD
+   * B0h): the largest NUMBER OF LOGICAL BLOCKS COMPARE AND WRITE accepts
+   * (sbc/compare-and-write.ts); 0: the command is not offered. At most 255
+   * (a one-byte field) and at most MAXIMUM TRANSFER LENGTH.
+   */
+  maxCompareAndWriteBlocks: number;
 }
 
 /** Byte-denominated defaults, turned into blocks per logical block size. */
@@ -92,6 +99,13 @@ export const DEFAULT_LIMITS_BYTES = {
   maxAtomicTransferBlocks: 256,
   /** Alignment and granularity of atomic writes: one store unit (what survives a crash untorn). */
   atomicUnit: STORE_UNIT_BYTES,
+  /**
+   * In blocks: 255, the largest the one-byte field can report (SBC-3
+   * §6.5.3). The whole compare and write holds the range exclusively, and
+   * its Data-Out is 2 x 255 blocks at most (about 2 MiB of 4096-byte
+   * blocks). VMware ATS uses one block; more costs nothing.
+   */
+  maxCompareAndWriteBlocks: 255,
 } as const;
 
 export function defaultLimits(blockSize: number): BlockLimits {
@@ -106,6 +120,7 @@ export function defaultLimits(blockSize: number): BlockLimits {
     maxAtomicTransferBlocks: d.maxAtomicTransferBlocks,
     atomicAlignmentBlocks: Math.max(1, d.atomicUnit / blockSize),
     atomicGranularityBlocks: Math.max(1, d.atomicUnit / blockSize),
+    maxCompareAndWriteBlocks: d.maxCompareAndWriteBlocks,
   };
 }
 
@@ -115,7 +130,9 @@ function consistentLimits(l: BlockLimits): BlockLimits {
   const align = Math.max(1, Math.floor(l.atomicAlignmentBlocks));
   let maxAtomic = Math.min(Math.max(0, Math.floor(l.maxAtomicTransferBlocks)), l.maxTransferBlocks, 0xffff);
   maxAtomic -= maxAtomic % gran;
-  return { ...l, maxAtomicTransferBlocks: maxAtomic, atomicGranularityBlocks: gran, atomicAlignmentBlocks: align };
+  // SBC-3 §6.5.3: MAXIMUM COMPARE AND WRITE LENGTH is one byte; never more than MAXIMUM TRANSFER LENGTH.
+  const maxCaw = Math.min(Math.max(0, Math.floor(l.maxCompareAndWriteBlocks)), l.maxTransferBlocks, 0xff);
+  return { ...l, maxAtomicTransferBlocks: maxAtomic, atomicGranularityBlocks: gran, atomicAlignmentBlocks: align, maxCompareAndWriteBlocks: maxCaw };
 }
 
 export class LunDefinitionError extends Error {

@@ -3,7 +3,7 @@
  *
  * Ordinary writes take the range in shared mode: they never wait for each
  * other (SAM-5 SIMPLE tasks may run concurrently). Read-modify-write
- * commands (ORWRITE, and COMPARE AND WRITE later; SBC-3 §5.8, §5.2) take it
+ * commands (ORWRITE, COMPARE AND WRITE; SBC-3 §5.8, §5.2) take it
  * exclusively, so no other write to an overlapping range is in flight while
  * they read, combine and write back. Waiters are granted in arrival order
  * where they conflict, so an exclusive request is not starved by a stream of

@@ -46,7 +46,7 @@ export const Rules = {
   ALWAYS: rule(A, A, A, A, A, A),
   /** Reads the medium (READ, VERIFY, PRE-FETCH, GET LBA STATUS; SBC-3 §4.17). */
   READ: rule(C, A, C, A, A, C),
-  /** Writes the medium or its cache (WRITE, WRITE SAME, UNMAP, SYNCHRONIZE CACHE, ORWRITE; SBC-3 §4.17). */
+  /** Writes the medium or its cache (WRITE, WRITE SAME, UNMAP, SYNCHRONIZE CACHE, ORWRITE, COMPARE AND WRITE; SBC-3 §4.17). */
   WRITE: rule(C, C, C, A, C, C),
   /** Device configuration from non-holders (MODE SELECT, MODE SENSE, REPORT SUPPORTED OPERATION CODES / TMFs; SPC-4 §5.13.1). */
   MANAGEMENT: rule(C, C, C, A, C, C),

@@ -129,6 +129,7 @@ describe('VPD pages (SPC-4 §7.8, SBC-3 §6.5)', () => {
     const r = await run(cdb.inquiry(1, 0xb0, 255));
     const e = Buffer.alloc(64);
     e.set([0, 0xb0, 0, 0x3c]);
+    e[5] = 255; // MAXIMUM COMPARE AND WRITE LENGTH
     e.writeUInt16BE(8, 6); // optimal granularity: 4 KiB
     e.writeUInt32BE(16384, 8); // max transfer: 8 MiB
     e.writeUInt32BE(1048576, 20); // max unmap LBA count
@@ -159,6 +160,14 @@ describe('VPD pages (SPC-4 §7.8, SBC-3 §6.5)', () => {
     expect(clamp.readUInt32BE(44)).toBe(96); // <= 100 and a multiple of 8 (SBC-4 §6.6.4)
     const off = (await device(512, [PORT1], { limits: { maxAtomicTransferBlocks: 0 } }).run(cdb.inquiry(1, 0xb0, 255))).dataIn as Buffer;
     expect([...off.subarray(44, 64)]).toEqual(zeros(20));
+  });
+
+  it('B0h MAXIMUM COMPARE AND WRITE LENGTH follows the limits: at most 255 and MAXIMUM TRANSFER LENGTH; 0 withdraws it', async () => {
+    const at = async (opts: Parameters<typeof device>[2]) => ((await device(512, [PORT1], opts).run(cdb.inquiry(1, 0xb0, 255))).dataIn as Buffer)[5];
+    expect(await at({ limits: { maxCompareAndWriteBlocks: 1 } })).toBe(1);
+    expect(await at({ limits: { maxCompareAndWriteBlocks: 1000 } })).toBe(255);
+    expect(await at({ limits: { maxTransferBlocks: 16 } })).toBe(16);
+    expect(await at({ limits: { maxCompareAndWriteBlocks: 0 } })).toBe(0);
   });
 
   it('B1h: non-rotating medium', async () => {

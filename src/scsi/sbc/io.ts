@@ -1,9 +1,9 @@
 /**
  * Medium access through the logical unit's store, under the LBA range lock
  * (range-lock.ts): reads and ordinary writes take their range shared, so
- * read-modify-write commands (ORWRITE) and atomic writes (WRITE ATOMIC(16)),
- * which take it exclusively, are atomic against every other command on
- * those blocks (SBC-4 §4.29.3: no overlapping command sees or interleaves
+ * read-modify-write commands (ORWRITE, COMPARE AND WRITE) and atomic writes
+ * (WRITE ATOMIC(16)), which take it exclusively, are atomic against every
+ * other command on those blocks (SBC-4 §4.29.3: no overlapping command sees or interleaves
  * with part of an atomic write). A shared lease costs a Set insertion and
  * deletion when no exclusive lease exists (range-lock.ts fast path).
  */

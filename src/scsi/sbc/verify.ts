@@ -14,17 +14,12 @@
  */
 import type { LuContext } from '../command.js';
 import { GOOD } from '../command.js';
-import { CheckCondition, invalidFieldInCdb, shortDataOut } from '../check-condition.js';
-import { Asc, SenseKey } from '../constants.js';
+import { invalidFieldInCdb, miscompare, shortDataOut } from '../check-condition.js';
 import type { ScsiResponse } from '../types.js';
 import { firstDifference, receivedBlocks, rejectProtection } from './common.js';
 import { readBlocks, writeBlocks } from './io.js';
 
 export const bytchk = (cdb: Buffer): number => (cdb[1] >> 1) & 0x03;
-
-function miscompare(offset: number): CheckCondition {
-  return CheckCondition.of(SenseKey.MISCOMPARE, Asc.MISCOMPARE_DURING_VERIFY, { information: offset });
-}
 
 export function validateVerify(cdb: Buffer): void {
   rejectProtection(cdb);

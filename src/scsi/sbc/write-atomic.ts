@@ -18,8 +18,9 @@
  * 1. Against other commands (SBC-4 §4.29.3): the whole range is held under
  *    the logical unit's range lock EXCLUSIVELY while it is written, and every
  *    other command that reads or writes blocks takes the same lock (shared:
- *    READ, VERIFY, WRITE, WRITE SAME, UNMAP; exclusive: ORWRITE; io.ts). An
- *    overlapping command therefore runs entirely before or entirely after
+ *    READ, VERIFY, WRITE, WRITE SAME, UNMAP; exclusive: ORWRITE, COMPARE AND
+ *    WRITE; io.ts). An overlapping command therefore runs entirely before or
+ *    entirely after
  *    the atomic write and never sees or leaves a mix. This holds for every
  *    length up to MAXIMUM ATOMIC TRANSFER LENGTH.
  * 2. The data reaches the store in ONE BlockStore.write call for the whole

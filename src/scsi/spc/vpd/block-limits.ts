@@ -23,7 +23,7 @@ export const BLOCK_LIMITS: VpdPage = {
     const l = ctx.lu.limits;
     const b = vpdPage(0xb0, 0x3c);
     // Byte 4: WSNZ = 0 (WRITE SAME with 0 blocks means "to the end").
-    // Byte 5: MAXIMUM COMPARE AND WRITE LENGTH = 0 (not supported yet).
+    b[5] = l.maxCompareAndWriteBlocks; // MAXIMUM COMPARE AND WRITE LENGTH (0: COMPARE AND WRITE not offered)
     putU16(b, 6, Math.min(l.optimalGranularityBlocks, 0xffff)); // OPTIMAL TRANSFER LENGTH GRANULARITY
     putU32(b, 8, l.maxTransferBlocks); // MAXIMUM TRANSFER LENGTH
     // 12-15 OPTIMAL TRANSFER LENGTH, 16-19 MAXIMUM PREFETCH LENGTH: not reported.

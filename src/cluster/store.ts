@@ -650,7 +650,7 @@ export class ClusterStore {
 
   async createAccount(user: string, secret: string): Promise<AccountRecord> {
     validateUserName(user);
-    validateChapSecret(secret);
+    validateChapSecret(secret, `CHAP secret of account ${user}`);
     return this.withGlobalLock(async () => {
       const now = this.stamp();
       const rec: AccountRecord = { version: RECORD_VERSION, user, secret, created: now, updated: now };
@@ -671,7 +671,7 @@ export class ClusterStore {
    */
   async setAccountSecret(user: string, secret: string): Promise<AccountRecord> {
     validateUserName(user);
-    validateChapSecret(secret);
+    validateChapSecret(secret, `CHAP secret of account ${user}`);
     return this.withGlobalLock(async () => {
       const rec = await this.getAccount(user);
       const bindings = await this.allBindings();

@@ -360,6 +360,24 @@ describe('password prompts on a terminal', () => {
     expect(JSON.parse(fs.readFileSync(path.join(root, 'accounts', 'userx.json'), 'utf8')).secret).toBe('secret-of-userX');
   });
 
+  it('turns echo off before it prompts', async () => {
+    const events: string[] = [];
+    const stdin = fakeTty(['secret-of-userw\r', 'secret-of-userw\r']);
+    const setRaw = stdin.setRawMode;
+    stdin.setRawMode = (m) => {
+      events.push(`raw ${m}`);
+      setRaw(m);
+    };
+    const code = await runCli(['account-create', '-u', 'userw'], {
+      stdout: () => undefined,
+      stderr: (s) => void events.push(s),
+      stdin,
+      env,
+    });
+    expect(code).toBe(0);
+    expect(events).toEqual(['raw true', 'Enter password: ', '\n', 'Verify password: ', '\n', 'raw false']);
+  });
+
   it('splits pasted input across the two prompts', async () => {
     let stderr = '';
     const code = await runCli(['account-create', '-u', 'userz'], {

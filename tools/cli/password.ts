@@ -16,8 +16,10 @@ function readHiddenLines(io: CliIo, prompts: string[]): Promise<string[]> {
   return new Promise((resolve, reject) => {
     const lines: string[] = [];
     let value = '';
-    io.stderr(prompts[0]!);
+    // No echo before the prompt appears: a password typed (or sent by a
+    // script) as soon as the prompt shows must not reach the screen.
     input.setRawMode?.(true);
+    io.stderr(prompts[0]!);
     input.setEncoding('utf8');
     const finish = (err: Error | null) => {
       input.removeListener('data', onData);

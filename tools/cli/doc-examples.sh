@@ -1,0 +1,227 @@
+#!/usr/bin/env bash
+# Runs the examples of docs/cli.md for real and prints each command with its
+# output and exit status, so the document shows what the programs print.
+#
+#   npm run build && tools/cli/doc-examples.sh > /tmp/cli-examples.txt
+#
+# It runs the built daemon (real iSCSI engine) and CLI in a private network
+# namespace (unshare -rn: no root needed where user namespaces are allowed)
+# whose loopback holds the source document's addresses (192.168.10.100, ...),
+# against a temporary ISCSI_ROOT with host ID fefacc38a2f140ca. Initiator
+# sessions come from libiscsi (iscsi-perf, iscsi-inq) and qemu-io when they
+# are installed; without them those examples are skipped.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+
+if [[ "${1:-}" != --in-netns ]]; then
+  [ -f "$repo/dist/tools/cli/main.js" ] || { echo "doc-examples: run npm run build first" >&2; exit 1; }
+  exec unshare -rn "$0" --in-netns
+fi
+
+ip link set lo up
+for a in 192.168.10.100 192.168.10.101 192.168.10.102 192.168.10.103 192.168.10.104 \
+  192.168.10.105 192.168.10.110 192.168.20.110 192.168.10.200 192.168.20.200; do
+  ip addr add "$a/32" dev lo
+done
+
+work=$(mktemp -d /tmp/cli-doc-XXXXXX)
+mkdir -p "$work/root"
+cat > "$work/config" <<CONF
+ISCSI_ROOT=$work/root
+ISCSI_RUN_DIR=$work/run
+ISCSI_STATE_DIR=$work/state
+CONF
+export ISCSI_CONFIG="$work/config" ISCSI_HOST_ID=fefacc38a2f140ca
+unset ISCSI_ROOT ISCSI_RUN_DIR ISCSI_STATE_DIR ISCSI_IQN_PREFIX ISCSI_DISCOVERY_ACCOUNT ISCSI_DISCOVERY_MUTUAL_ACCOUNT
+
+P=iqn.2014-04.com.vstorage
+daemon_pid=
+helper_pid=
+cleanup() {
+  [ -n "$helper_pid" ] && kill -KILL "$helper_pid" 2>/dev/null || true
+  [ -n "$daemon_pid" ] && kill -TERM "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+vstorage-iscsi() { node "$repo/dist/tools/cli/main.js" "$@"; }
+
+# Arguments as a person would type them: quoted when they need it.
+args_text() {
+  local a out=
+  for a in "$@"; do
+    if [[ "$a" =~ ^[A-Za-z0-9_./:@%+,=-]+$ ]]; then out+=" $a"; else out+=" '$a'"; fi
+  done
+  printf '%s' "${out# }"
+}
+
+# `# command`, its output (stdout and stderr in order), and its exit status.
+run() {
+  printf '# vstorage-iscsi %s\n' "$(args_text "$@")"
+  local rc=0
+  vstorage-iscsi "$@" 2>&1 || rc=$?
+  printf '[exit %d]\n\n' "$rc"
+}
+
+# Like run, with standard input.
+run_in() {
+  local input=$1
+  shift
+  printf '# vstorage-iscsi %s    (standard input: %q)\n' "$(args_text "$@")" "$input"
+  local rc=0
+  printf '%s' "$input" | vstorage-iscsi "$@" 2>&1 || rc=$?
+  printf '[exit %d]\n\n' "$rc"
+}
+
+# On a terminal: answers the password prompts like a person typing.
+run_tty() {
+  local pw1=$1 pw2=$2
+  shift 2
+  printf '# vstorage-iscsi %s    (typed: %s / %s)\n' "$(args_text "$@")" "$pw1" "$pw2"
+  python3 - "$pw1" "$pw2" node "$repo/dist/tools/cli/main.js" "$@" <<'PY'
+import os, pty, sys
+pw = sys.argv[1:3]
+argv = sys.argv[3:]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(argv[0], argv)
+buf = b''
+answered = 0
+while True:
+    try:
+        chunk = os.read(fd, 1024)
+    except OSError:
+        break
+    if not chunk:
+        break
+    buf += chunk
+    if answered < 2 and buf.count(b'password: ') > answered:
+        os.write(fd, pw[answered].encode() + b'\r')
+        answered += 1
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(buf.decode().replace('\r\n', '\n'))
+print('[exit %d]\n' % os.waitstatus_to_exitcode(status))
+PY
+}
+
+note() { printf '## %s\n\n' "$*"; }
+
+note 'help'
+run --help
+run create --help
+run set --help
+run --version
+
+note 'without a daemon (section 4.2.1 setup only)'
+run list
+run start -t $P:test1
+
+node "$repo/dist/src/daemon/main.js" 2>"$work/daemon.log" &
+daemon_pid=$!
+for _ in $(seq 1 100); do [ -S "$work/run/vstorage-iscsid.sock" ] && break; sleep 0.1; done
+
+note 'section 4.2.2'
+run create -n test1 -a 192.168.10.100
+run lun-add -t $P:test1 -l 1 -s 100G
+run start -t $P:test1
+if command -v qemu-io >/dev/null; then
+  # One 4 KiB write through iSCSI so "Used" is 1M like the source.
+  qemu-io -f raw -c 'write -P 0x5a 0 4k' "iscsi://192.168.10.100/$P:test1/1" >/dev/null
+fi
+run list -t $P:test1
+
+note 'section 4.2.3'
+run create -n test2 -a 192.168.10.101
+run lun-add -t test2 -l 1 -s 100G
+run start -t test2
+run create -n test3 -a 192.168.10.102
+run lun-add -t test3 -l 1 -s 100G
+run create -n test4 -a 192.168.10.103
+run list
+run list -t test1 --json
+
+note 'section 4.2.5 stop'
+if command -v iscsi-perf >/dev/null; then
+  iscsi-perf -i iqn.1994-05.com.redhat:c678b9f6f0 "iscsi://192.168.10.100/$P:test1/1" >/dev/null 2>&1 &
+  helper_pid=$!
+  sleep 1.5
+fi
+run stop -t $P:test1
+run stop -t $P:test1 -f
+# iscsi-perf keeps reconnecting to the stopped target: end it.
+if [ -n "$helper_pid" ]; then kill -KILL "$helper_pid" 2>/dev/null || true; wait "$helper_pid" 2>/dev/null || true; helper_pid=; fi
+run list -t test1
+
+note 'lun-grow, lun-delete, set (stopped)'
+run lun-grow -t $P:test1 -l 1 -s 200G
+run lun-grow -t $P:test1 -l 1 -s 100G
+run lun-add -t test4 -l 0 -s 512M
+run lun-delete -t test4 -l 0
+run set -t test4 -a 192.168.10.104 -d 'scratch space'
+run set -t test2 -a 192.168.10.200
+run list
+
+note 'section 4.2.4 register/unregister'
+run unregister -t $P:test3
+run list
+run register -t $P:test3
+
+note 'section 4.2.6 delete'
+run delete -t $P:test4
+run delete -t $P:test2
+
+note 'section 4.2.8 multipath'
+run create -n ps1 -a 192.168.10.110 -a 192.168.20.110
+run list -t ps1
+
+note 'section 4.2.9 CHAP'
+run_tty secret-of-user1 secret-of-user1 account-create -u user1
+run_tty secret-of-tgt1-x secret-of-tgt1-x account-create -u tgt1
+run_in $'secret-of-tgt2-x\n' account-create -u tgt2
+run_tty short short account-create -u user2
+run_tty secret-number-1 secret-number-2 account-create -u user2
+run create -n test5 -a 192.168.10.105 -u user1
+run create -n test6 -a 192.168.10.104 -u user1 --mutual-user tgt1
+run list -t test6 --json
+run account-list
+run account-list -u user1
+run account-list -u tgt1
+run account-list -u user1 --json
+run_tty another-secret-1 another-secret-1 account-set -u user1
+run_in $'another-secret-1\n' account-set -u tgt1
+run account-delete -u tgt1
+run account-delete -u tgt2
+run create -n test7 -a 10.0.0.7 --mutual-user tgt1
+run create -n test7 -a 10.0.0.7 -u user1 --mutual-user user1
+run set -t test6 --no-user
+
+note 'mutual CHAP on a running target'
+run lun-add -t test6 -l 1 -s 1G
+run start -t test6
+run set -t test6 --mutual-user tgt1
+if command -v iscsi-inq >/dev/null; then
+  printf '# iscsi-inq with one-way and mutual CHAP (LIBISCSI_CHAP_TARGET_*)\n'
+  rc=0
+  LIBISCSI_CHAP_TARGET_USERNAME=tgt1 LIBISCSI_CHAP_TARGET_PASSWORD=secret-of-tgt1-x \
+    iscsi-inq "iscsi://user1%another-secret-1@192.168.10.104/$P:test6/1" 2>&1 | head -4 || rc=$?
+  printf '[exit %d]\n' "$rc"
+  printf '# the same, expecting a wrong target secret\n'
+  rc=0
+  LIBISCSI_CHAP_TARGET_USERNAME=tgt1 LIBISCSI_CHAP_TARGET_PASSWORD=not-the-secret \
+    iscsi-inq "iscsi://user1%another-secret-1@192.168.10.104/$P:test6/1" 2>&1 | head -4 || rc=$?
+  printf '[exit %d]\n\n' "$rc"
+fi
+run set -t test6 --no-mutual-user
+run set -t test6 --no-user
+run set -t test6 -a 192.168.10.105
+
+note 'errors'
+run create -n test1 -a 10.0.0.1
+run create -n test8 -a 192.168.10.100
+run create -n Test_8 -a 10.0.0.8
+run lun-add -t test1 -l 2 -s 17T
+run lun-add -t test1 -l 1
+run frobnicate
+
+note 'daemon log'
+sed -e 's/^[0-9T:.-]*Z /TIME /' "$work/daemon.log" | head -40

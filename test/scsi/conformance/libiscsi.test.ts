@@ -12,6 +12,9 @@
  * (WriteSame*.UnmapUnaligned, WriteSame*.InvalidDataOutSize) must PASS
  * there. They cannot run in the full suite: with LBPPB > 1 libiscsi 1.19
  * corrupts the rest of its own run (see mini-target.expectations.txt).
+ * A third run, on the same kind of LUN, runs CompareAndWrite.InvalidDataOutSize
+ * alone (the test that leaves its CDB-rewriting hook installed), which must
+ * PASS.
  */
 import { describe, expect, it } from 'vitest';
 import { spawnSync, spawn } from 'node:child_process';
@@ -77,6 +80,24 @@ describe.skipIf(!enabled)('libiscsi iscsi-test-cu through the mini target', () =
       for (const t of ['WriteSame10.UnmapUnaligned', 'WriteSame16.UnmapUnaligned', 'WriteSame10.InvalidDataOutSize', 'WriteSame16.InvalidDataOutSize']) {
         expect(results).toMatch(new RegExp(`^${t.replace('.', '\\.')}\\tPASS`, 'm'));
       }
+    },
+    10 * 60 * 1000,
+  );
+
+  it(
+    'passes CompareAndWrite.InvalidDataOutSize (LBPPB > 1 only) on a 512e LUN, run alone',
+    async () => {
+      const dev = new ScsiTargetDevice({
+        targetIqn: IQN,
+        luns: [lunDef(1, SIZE, 512, new MemoryStore(SIZE))],
+        ports: [PORT1, PORT2],
+        physicalBlockBytes: 4096,
+      });
+      // libiscsi 1.19 never removes the hook this test installs: nothing may run after it in the same process.
+      const { rc, dir } = await runLibiscsi(dev, 'ALL.CompareAndWrite.InvalidDataOutSize', projectExpectations());
+      expect(rc, `see ${dir}/summary.txt`).toBe(0);
+      const results = readFileSync(path.join(dir, 'results.tsv'), 'utf8');
+      expect(results).toMatch(/^CompareAndWrite\.InvalidDataOutSize\tPASS/m);
     },
     10 * 60 * 1000,
   );

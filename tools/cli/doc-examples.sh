@@ -161,6 +161,28 @@ run set -t test4 -a 192.168.10.104 -d 'scratch space'
 run set -t test2 -a 192.168.10.200
 run list
 
+note 'lun-add while initiators are connected'
+if command -v iscsi-perf >/dev/null; then
+  iscsi-perf -i iqn.1994-05.com.redhat:c678b9f6f0 "iscsi://192.168.10.101/$P:test2/1" >/dev/null 2>&1 &
+  helper_pid=$!
+  sleep 1.5
+  run lun-add -t test2 -l 2 -s 10G
+  kill -KILL "$helper_pid" 2>/dev/null || true
+  wait "$helper_pid" 2>/dev/null || true
+  helper_pid=
+  sleep 0.5
+fi
+run lun-delete -t test2 -l 2
+
+note 'a target of another node (ISCSI_HOST_ID=1111222233334444 for one command)'
+printf '# ISCSI_HOST_ID=1111222233334444 vstorage-iscsi create -n remote1 -a 192.168.10.120\n'
+ISCSI_HOST_ID=1111222233334444 vstorage-iscsi create -n remote1 -a 192.168.10.120
+printf '\n'
+run list
+run start -t remote1
+run delete -t remote1
+run delete -t remote1 --force
+
 note 'section 4.2.4 register/unregister'
 run unregister -t $P:test3
 run list
@@ -222,6 +244,15 @@ run create -n Test_8 -a 10.0.0.8
 run lun-add -t test1 -l 2 -s 17T
 run lun-add -t test1 -l 1
 run frobnicate
+
+note 'ISCSI_ROOT after the examples'
+(cd "$work/root" && find . -printf '%M %P\n' | sort -k2 | sed -e 's/^/    /')
+printf '\n'
+printf '# cat targets/%s/target.json\n' "$P:test6"
+cat "$work/root/targets/$P:test6/target.json"
+printf '\n# cat accounts/tgt1.json\n'
+cat "$work/root/accounts/tgt1.json"
+printf '\n\n'
 
 note 'daemon log'
 sed -e 's/^[0-9T:.-]*Z /TIME /' "$work/daemon.log" | head -40

@@ -211,4 +211,29 @@ describe('mutual CHAP logins through the real engine', () => {
     const r = await login({ user: 'user1', secret: 'initiator-secret-1' });
     expect([r.ok, r.statusClass]).toEqual([false, 3]);
   });
+
+  it('discovery sessions prove ISCSI_DISCOVERY_MUTUAL_ACCOUNT', async () => {
+    await store.createAccount('disc', 'discovery-secret-1');
+    await store.createAccount('discm', 'discovery-secret-2');
+    env.ISCSI_DISCOVERY_ACCOUNT = 'disc';
+    env.ISCSI_DISCOVERY_MUTUAL_ACCOUNT = 'discm';
+    let real!: IscsiEngine;
+    running = await runDaemon({ env, engineFactory: (o) => (real = new IscsiEngine(o)), log: createLogger({ write: () => undefined }) });
+    const discover = async (chap?: { user: string; secret: string; mutualSecret?: string }) => {
+      const [a, b] = duplexPair();
+      real.onConnection(b, '127.0.0.1', 3260);
+      const ini = new TestInitiator(a);
+      try {
+        return await ini.login({ sessionType: 'Discovery', ...(chap ? { chap: { ...chap, algorithms: '5' } } : {}) });
+      } finally {
+        a.destroy();
+      }
+    };
+    expect((await discover()).ok).toBe(false);
+    expect((await discover({ user: 'disc', secret: 'discovery-secret-1' })).ok).toBe(true);
+    expect((await discover({ user: 'disc', secret: 'discovery-secret-1', mutualSecret: 'discovery-secret-2' })).ok).toBe(true);
+    await expect(discover({ user: 'disc', secret: 'discovery-secret-1', mutualSecret: 'discovery-secret-9' })).rejects.toThrow(
+      'target failed mutual CHAP',
+    );
+  });
 });

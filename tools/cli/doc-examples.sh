@@ -3,6 +3,10 @@
 # output and exit status, so the document shows what the programs print.
 #
 #   npm run build && tools/cli/doc-examples.sh > /tmp/cli-examples.txt
+#   npm run build && tools/cli/doc-examples.sh --check   # docs/cli.md still true?
+#
+# --check compares every `# vstorage-iscsi ...` example of docs/cli.md and the
+# output under it with what the run printed, and exits 1 on a difference.
 #
 # It runs the built daemon (real iSCSI engine) and CLI in a private network
 # namespace (unshare -rn: no root needed where user namespaces are allowed)
@@ -12,6 +16,46 @@
 # are installed; without them those examples are skipped.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
+
+if [[ "${1:-}" == --check ]]; then
+  out=$(mktemp /tmp/cli-doc-check-XXXXXX)
+  trap 'rm -f "$out"' EXIT
+  "$0" > "$out"
+  python3 - "$out" "$repo/docs/cli.md" <<'PY'
+import re, sys
+cap = open(sys.argv[1]).read()
+runs = {}
+for m in re.finditer(r'^# vstorage-iscsi ([^\n]*?)(?:    \((?:typed|standard input)[^\n]*\))?\n(.*?)\[exit \d+\]', cap, re.M | re.S):
+    runs.setdefault(m.group(1).strip(), []).append([x.rstrip() for x in m.group(2).strip('\n').split('\n')] if m.group(2).strip() else [])
+doc = open(sys.argv[2]).read()
+bad = checked = 0
+for block in re.findall(r'```\n(.*?)```', doc, re.S):
+    lines = block.split('\n')
+    i = 0
+    while i < len(lines):
+        m = re.match(r'^# (?:printf .*\| )?vstorage-iscsi (.*?)\s*$', lines[i])
+        i += 1
+        if not m:
+            continue
+        shown = []
+        while i < len(lines) and not lines[i].startswith('# '):
+            shown.append(lines[i].rstrip())
+            i += 1
+        while shown and shown[-1] == '':
+            shown.pop()
+        checked += 1
+        got = runs.get(m.group(1))
+        if got is None:
+            bad += 1
+            print('not run by doc-examples.sh: vstorage-iscsi ' + m.group(1))
+        elif shown not in got and not (shown and shown[-1] == '...' and any(g[:len(shown) - 1] == shown[:-1] for g in got)):
+            bad += 1
+            print('differs: vstorage-iscsi ' + m.group(1) + '\n  docs/cli.md: ' + repr(shown) + '\n  real:        ' + repr(got))
+print('%d examples checked, %d differ' % (checked, bad))
+sys.exit(1 if bad else 0)
+PY
+  exit
+fi
 
 if [[ "${1:-}" != --in-netns ]]; then
   [ -f "$repo/dist/tools/cli/main.js" ] || { echo "doc-examples: run npm run build first" >&2; exit 1; }

@@ -84,6 +84,11 @@ export interface TargetEngine {
   stopTarget(iqn: string, opts: { force: boolean }): Promise<StopResult>;
   isRunning(iqn: string): boolean;
   sessions(iqn?: string): SessionInfo[];
+  /**
+   * Show or hide a LUN of a running target (Online: Yes/No) without a restart;
+   * false when the target is not running or has no such LUN.
+   */
+  setLunOnline?(iqn: string, lunId: number, online: boolean): boolean;
   /** Stop everything (SIGTERM). */
   close(): Promise<void>;
 }

@@ -65,7 +65,8 @@ export class IscsiEngine implements TargetEngine {
     }
     const device = new ScsiTargetDevice({
       targetIqn: def.iqn,
-      luns: def.luns.filter((l) => l.online),
+      // Offline LUNs exist but are hidden (the device keeps them for setLunOnline).
+      luns: def.luns,
       ports: [...ports.values()],
     });
     const running: RunningTarget = { def, device, ports };
@@ -99,6 +100,15 @@ export class IscsiEngine implements TargetEngine {
 
   isRunning(iqn: string): boolean {
     return this.targets.has(iqn);
+  }
+
+  /** Show or hide a LUN of a running target (`lun-set --online/--offline`); false when the target or LUN is unknown. */
+  setLunOnline(iqn: string, lunId: number, online: boolean): boolean {
+    const device = this.targets.get(iqn)?.device;
+    if (!device?.logicalUnit(lunId)) return false;
+    device.setLunOnline(lunId, online);
+    this.opts.log('info', online ? 'LUN online' : 'LUN offline', { target: iqn, lun: lunId });
+    return true;
   }
 
   /** The SCSI device of a running target (LUN changes, capacity changes). */

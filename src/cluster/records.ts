@@ -25,7 +25,8 @@ export interface LunRecord {
   /** Image file name inside the target directory. */
   file: string;
   format: 'raw';
-  blockSize: 512;
+  /** Logical block size in bytes (SBC-3 §4.4): 512 (default) or 4096. */
+  blockSize: 512 | 4096;
   /** Unit serial number (VPD 80h), stable. */
   serial: string;
   /** NAA IEEE Registered Extended designator (VPD 83h), 32 hex digits, stable. */
@@ -36,6 +37,16 @@ export interface LunRecord {
 }
 
 export type DesiredState = 'running' | 'stopped';
+
+/**
+ * Initiator access list of a target (`--allow`/`--deny`, src/cluster/access.ts):
+ * lower-case iSCSI names. An initiator on `deny` is refused; when `allow` is
+ * not empty only the initiators on it are admitted.
+ */
+export interface InitiatorAccess {
+  allow: string[];
+  deny: string[];
+}
 
 export interface TargetRecord {
   version: number;
@@ -56,6 +67,8 @@ export interface TargetRecord {
    * field: parseTargetRecord reads that as null.
    */
   mutualAccount: string | null;
+  /** Who may log in; records written before it existed lack it: everyone. */
+  initiators: InitiatorAccess;
   /** Host ID of the node the target is registered on, or null (unregistered). */
   host: string | null;
   /** What the owning node should do with it (its daemon writes this on start/stop). */
@@ -106,6 +119,9 @@ export function parseTargetRecord(text: string, file: string): TargetRecord {
   if (v.mutualAccount === undefined) v.mutualAccount = null;
   if (!(v.mutualAccount === null || typeof v.mutualAccount === 'string')) throw corrupt(file, 'bad mutualAccount');
   if (!isInt(v.nextPortalId)) throw corrupt(file, 'bad nextPortalId');
+  if (v.initiators === undefined) v.initiators = { allow: [], deny: [] };
+  const strings = (a: unknown): boolean => Array.isArray(a) && a.every((x) => typeof x === 'string');
+  if (!isObj(v.initiators) || !strings(v.initiators.allow) || !strings(v.initiators.deny)) throw corrupt(file, 'bad initiators');
   return v as unknown as TargetRecord;
 }
 

@@ -50,6 +50,7 @@ import {
 } from './records.js';
 import { requireRoot, resolveHostId, type IscsiConfig } from './config.js';
 import { createRawStore, openRawStore } from '../lun/raw-store.js';
+import { initialAccess } from './access.js';
 
 export interface ClusterStoreOptions {
   /** This node's host ID (16 hex digits). */
@@ -75,6 +76,9 @@ export interface CreateTargetInput {
   /** Mutual CHAP account (the target's own credentials); needs `account`. */
   mutualAccount?: string | undefined;
   description?: string | undefined;
+  /** Initiator access list (`--allow`, `--deny`); default: everyone. */
+  allow?: string[] | undefined;
+  deny?: string[] | undefined;
 }
 
 export interface SetTargetInput {
@@ -362,6 +366,7 @@ export class ClusterStore {
     const mutualAccount = input.mutualAccount === undefined ? null : validateUserName(input.mutualAccount);
     checkBindingShape(iqn, account, mutualAccount);
     const description = validateDescription(input.description ?? '');
+    const initiators = initialAccess(input.allow, input.deny);
     return this.withGlobalLock(async () => {
       if (await this.exists(this.targetDir(iqn))) {
         throw new ClusterError('ISCSI_ERR_TARGET_EXISTS', `target ${iqn} already exists: target names must be unique in the cluster`);
@@ -381,6 +386,7 @@ export class ClusterStore {
         luns: [],
         account,
         mutualAccount,
+        initiators,
         host: this.hostId,
         desiredState: 'stopped',
         created: now,
@@ -517,8 +523,12 @@ export class ClusterStore {
    * new NAA designator and serial. Allowed while the target runs; the daemon
    * shows it after a reload.
    */
-  async addLun(iqn: string, input: { id: number | string; sizeBytes: number }): Promise<LunRecord> {
+  async addLun(iqn: string, input: { id: number | string; sizeBytes: number; blockSize?: 512 | 4096 }): Promise<LunRecord> {
     const id = parseLunId(input.id);
+    const blockSize = input.blockSize ?? LUN_BLOCK_SIZE;
+    if (input.sizeBytes % blockSize !== 0) {
+      throw new ClusterError('ISCSI_ERR_BAD_SIZE', `size ${input.sizeBytes} is not a multiple of the ${blockSize}-byte block size`);
+    }
     let added: LunRecord | undefined;
     await this.updateTarget(iqn, async (rec) => {
       if (rec.luns.some((l) => l.id === id)) {
@@ -543,7 +553,7 @@ export class ClusterStore {
         sizeBytes: input.sizeBytes,
         file,
         format: 'raw',
-        blockSize: LUN_BLOCK_SIZE,
+        blockSize,
         serial: generateSerial(this.random),
         naa: generateNaa(this.random),
         online: true,

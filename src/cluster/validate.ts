@@ -175,6 +175,18 @@ export const TiB = 1024 * GiB;
 /** Source 4.2.3: "Virtual disk's logical size (16 TB maximum)". */
 export const MAX_LUN_SIZE = 16 * TiB;
 export const LUN_BLOCK_SIZE = 512;
+/** Logical block sizes a LUN may have (SBC-3 §4.4). */
+export const LUN_BLOCK_SIZES = [512, 4096] as const;
+
+/** `--block-size 512|4096`. */
+export function parseBlockSize(text: string | number | undefined): 512 | 4096 {
+  if (text === undefined) return LUN_BLOCK_SIZE;
+  const n = Number(text);
+  if (n !== 512 && n !== 4096) {
+    throw new ClusterError('ISCSI_ERR_BAD_BLOCK_SIZE', `block size '${text}' is not supported: use 512 or 4096`);
+  }
+  return n;
+}
 
 const UNITS: Record<string, number> = { '': 1, K: KiB, M: MiB, G: GiB, T: TiB };
 

@@ -19,6 +19,7 @@ stage() {
 }
 
 stage "libiscsi conformance (iscsi-test-cu -d -v -t ALL, two portals)" bash test/e2e/libiscsi/run-ours.sh
+stage "libiscsi conformance on a 4096-byte-block LUN" env OURD_BLOCK_SIZE=4096 OURD_NO_BUILD=1 bash test/e2e/libiscsi/run-ours.sh
 stage "SCSI layer conformance incl. a 512e LUN (libiscsi via test mini target)" env SCSI_LIBISCSI=1 npx vitest run test/scsi/conformance
 stage "qemu-img convert round trip (256 MiB)" bash test/e2e/qemu-img/convert-roundtrip.sh ours
 stage "hostile input" npx vitest run --config vitest.e2e.config.ts test/e2e/hostile

@@ -1,6 +1,6 @@
 /** `lun-add -t IQN -l ID -s SIZE` (source 4.2.2). */
 import type { Command } from 'commander';
-import { parseSize } from '../../../src/cluster/validate.js';
+import { parseBlockSize, parseSize } from '../../../src/cluster/validate.js';
 import { isClusterError } from '../../../src/cluster/errors.js';
 import type { CliContext } from '../context.js';
 
@@ -11,11 +11,13 @@ export function register(program: Command, ctx: CliContext): void {
     .requiredOption('-t, --target <iqn>', 'target IQN (or name)')
     .requiredOption('-l, --lun <id>', 'LUN ID, 0-255')
     .requiredOption('-s, --size <size>', 'size, e.g. 100G, 512M, 1T (16T maximum)')
-    .action(async (o: { target: string; lun: string; size: string }) => {
+    .option('--block-size <bytes>', 'logical block size: 512 (default) or 4096')
+    .action(async (o: { target: string; lun: string; size: string; blockSize?: string }) => {
       const store = await ctx.store();
       const iqn = store.resolveIqn(o.target);
       const size = parseSize(o.size);
-      const lun = await store.addLun(iqn, { id: o.lun, sizeBytes: size });
+      const blockSize = parseBlockSize(o.blockSize);
+      const lun = await store.addLun(iqn, { id: o.lun, sizeBytes: size, blockSize });
       // A running target picks the LUN up when no initiator is logged in.
       try {
         await ctx.daemon.reload(iqn, false);

@@ -21,6 +21,8 @@ interface RunningTarget {
 export interface EngineTuning {
   timers?: Partial<ConnectionTimers>;
   random?: (n: number) => Buffer;
+  /** Sessions the engine admits at once; more get "out of resources" (default 4096). */
+  maxSessions?: number;
 }
 
 const DEFAULT_TIMERS: ConnectionTimers = { nopInIntervalMs: 5000, nopInTimeoutMs: 15000, loginTimeoutMs: 15000 };
@@ -41,6 +43,7 @@ export class IscsiEngine implements TargetEngine {
   private readonly timers: ConnectionTimers;
   private readonly random: (n: number) => Buffer;
   private nextTsih = 1;
+  private readonly maxSessions: number;
 
   constructor(
     private readonly opts: EngineOptions,
@@ -48,6 +51,7 @@ export class IscsiEngine implements TargetEngine {
   ) {
     this.timers = { ...DEFAULT_TIMERS, ...tuning.timers };
     this.random = tuning.random ?? ((n) => randomBytes(n));
+    this.maxSessions = tuning.maxSessions ?? 4096;
   }
 
   // ---------------------------------------------------------------- targets
@@ -229,6 +233,9 @@ export class IscsiEngine implements TargetEngine {
       // Session does not exist (0x020a), or a second connection: we negotiate MaxConnections=1 (0x0206 too many connections).
       return existing ? { statusClass: 0x02, statusDetail: 0x06 } : { statusClass: 0x02, statusDetail: 0x0a };
     }
+    const established = [...this.connections].filter((c) => c !== conn && c.negotiated && !c.closed).length;
+    // RFC 7143 §11.13.5: 0x0302 "out of resources".
+    if (established >= this.maxSessions) return { statusClass: 0x03, statusDetail: 0x02 };
     for (const c of [...this.connections]) {
       if (c === conn || !c.negotiated || c.closed) continue;
       if (c.negotiated.initiatorName === result.initiatorName && c.negotiated.isid === result.isid && c.targetIqn === (result.targetName ?? undefined)) {

@@ -30,11 +30,11 @@ function definition(auth: AuthPolicy = {}, extra: Partial<TargetDefinition> = {}
 let engine: IscsiEngine;
 let logs: string[];
 
-async function startEngine(def: TargetDefinition, timers?: { nopInIntervalMs?: number; nopInTimeoutMs?: number }) {
+async function startEngine(def: TargetDefinition, timers?: { nopInIntervalMs?: number; nopInTimeoutMs?: number }, maxSessions?: number) {
   logs = [];
   engine = new IscsiEngine(
     { discoveryAuth: () => ({}), log: (level, msg) => logs.push(`${level} ${msg}`) },
-    { timers, random: (n) => Buffer.alloc(n, 0x11) },
+    { timers, random: (n) => Buffer.alloc(n, 0x11), maxSessions },
   );
   await engine.startTarget(def);
 }
@@ -250,6 +250,28 @@ describe('CHAP', () => {
     const ini = connect();
     const r = await ini.login({ targetName: IQN, chap: { user: 'user1', secret, algorithms: '7', mutualSecret: 'target-secret-123' } });
     expect(r.ok).toBe(true);
+  });
+});
+
+describe('resources', () => {
+  it('refuses a login beyond the session limit with 0x0302 out of resources', async () => {
+    await startEngine(definition(), undefined, 1);
+    const a = connect();
+    expect((await a.login({ targetName: IQN })).ok).toBe(true);
+    const b = connect();
+    const r = await b.login({ targetName: IQN, isid: Buffer.from([0x80, 0, 0, 0, 0, 2]) });
+    expect([r.statusClass, r.statusDetail]).toEqual([3, 2]);
+  });
+});
+
+describe('access lists', () => {
+  it('refuses an initiator the target does not allow with 0x0202 authorization failure', async () => {
+    await startEngine(definition({}, { initiatorAllowed: (n) => n === 'iqn.2024-01.org.test:allowed' }));
+    const denied = connect();
+    const r = await denied.login({ targetName: IQN, initiatorName: 'iqn.2024-01.org.test:other' });
+    expect([r.statusClass, r.statusDetail]).toEqual([2, 2]);
+    const allowed = connect();
+    expect((await allowed.login({ targetName: IQN, initiatorName: 'iqn.2024-01.org.test:allowed' })).ok).toBe(true);
   });
 });
 

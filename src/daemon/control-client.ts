@@ -115,6 +115,12 @@ export class DaemonClient {
     const r = check(await callDaemon(this.socketPath, { op: 'reload', iqn, force }, this.opts));
     return { reloaded: r.reloaded === true };
   }
+
+  /** Show or hide LUNs of a running target as its record says (lun-set). */
+  async applyLuns(iqn: string): Promise<{ applied: number[] }> {
+    const r = check(await callDaemon(this.socketPath, { op: 'apply-luns', iqn }, this.opts));
+    return { applied: Array.isArray(r.applied) ? (r.applied as number[]) : [] };
+  }
 }
 
 export function sessionsOf(e: unknown): SessionInfo[] {

@@ -10,6 +10,7 @@
  *   {"op":"start","iqn"}                           → {"ok":true,"iqn","alreadyRunning"}
  *   {"op":"stop","iqn"[,"force":true]}             → {"ok":true,"iqn","wasRunning"}
  *   {"op":"reload","iqn"[,"force":true]}           → {"ok":true,"iqn","reloaded"}
+ *   {"op":"apply-luns","iqn"}                      → {"ok":true,"iqn","applied":[LUN IDs shown or hidden]}
  * Errors: {"ok":false,"error":{"code":"ISCSI_ERR_...","message":"..."}}; a stop
  * or reload refused because initiators are logged in has code
  * ISCSI_ERR_SESSIONS_ACTIVE and carries "sessions":[SessionInfo].
@@ -25,7 +26,8 @@ export type ControlRequest =
   | { id?: unknown; op: 'status'; iqn?: string }
   | { id?: unknown; op: 'start'; iqn: string }
   | { id?: unknown; op: 'stop'; iqn: string; force?: boolean }
-  | { id?: unknown; op: 'reload'; iqn: string; force?: boolean };
+  | { id?: unknown; op: 'reload'; iqn: string; force?: boolean }
+  | { id?: unknown; op: 'apply-luns'; iqn: string };
 
 export type ControlOp = ControlRequest['op'];
 

@@ -21,6 +21,8 @@ import type { IscsiConfig } from '../cluster/config.js';
 import type { ClusterStore } from '../cluster/store.js';
 import type { TargetRecord } from '../cluster/records.js';
 import { validateIqn } from '../cluster/validate.js';
+import { initiatorAllowed } from '../cluster/access.js';
+import type { InitiatorAccess } from '../cluster/records.js';
 import type { Logger } from './log.js';
 import { CONTROL_PROTOCOL_VERSION, type ControlError, type ControlResponse, type TargetStatus } from './control-protocol.js';
 
@@ -80,6 +82,8 @@ export class Daemon {
   private readonly queues = new Map<string, Promise<unknown>>();
   /** Last account binding read per target, used if the record is briefly unreadable. */
   private readonly lastBinding = new Map<string, AccountBinding>();
+  /** Last initiator access list read per target, used if the record is briefly unreadable. */
+  private readonly lastAccess = new Map<string, InitiatorAccess>();
   private closing = false;
 
   constructor(opts: DaemonOptions) {
@@ -150,6 +154,26 @@ export class Daemon {
   }
 
   /**
+   * Called by the engine at each login and SendTargets (TargetDefinition.initiatorAllowed):
+   * the access list is read from the record every time, so `set --allow/--deny`
+   * applies to the next login. Refused initiators get login status 0x0202.
+   */
+  initiatorAllowedFor(iqn: string, initiatorName: string): boolean {
+    let access: InitiatorAccess | undefined;
+    try {
+      access = this.store.readTargetSync(iqn).initiators;
+      this.lastAccess.set(iqn, access);
+    } catch (e) {
+      access = this.lastAccess.get(iqn);
+      this.log.warn('cannot read target record at login; using the last known access list', { target: iqn, error: e });
+      if (access === undefined) return false; // fail closed
+    }
+    const ok = initiatorAllowed(access, initiatorName);
+    if (!ok) this.log.info('initiator refused by the access list', { target: iqn, initiator: initiatorName });
+    return ok;
+  }
+
+  /**
    * SendTargets discovery sessions (RFC 7143 §12.1): ISCSI_DISCOVERY_ACCOUNT
    * (and ISCSI_DISCOVERY_MUTUAL_ACCOUNT for mutual CHAP) or none.
    */
@@ -193,6 +217,7 @@ export class Daemon {
         online: l.online,
       })),
       auth: () => this.authFor(rec.iqn),
+      initiatorAllowed: (name) => this.initiatorAllowedFor(rec.iqn, name),
     };
     if (rec.description) def.alias = rec.description;
     return def;
@@ -215,6 +240,7 @@ export class Daemon {
         stores.push(s);
       }
       this.lastBinding.set(rec.iqn, { account: rec.account, mutualAccount: rec.mutualAccount });
+      this.lastAccess.set(rec.iqn, rec.initiators);
       await this.engine.startTarget(this.buildDefinition(rec, stores));
     } catch (e) {
       await closeAll(stores, this.log);
@@ -338,6 +364,31 @@ export class Daemon {
     });
   }
 
+  /**
+   * Show or hide the LUNs of a running target as its record says (`lun-set
+   * --online/--offline`). Reads the record now, so concurrent changes converge.
+   */
+  async applyLunStates(iqnIn: string): Promise<{ applied: number[] }> {
+    const iqn = validateIqn(iqnIn);
+    return this.serial(iqn, async () => {
+      const r = this.running.get(iqn);
+      if (!r || !this.engine.isRunning(iqn)) return { applied: [] };
+      if (!this.engine.setLunOnline) throw new ClusterError('ISCSI_ERR_INTERNAL', 'this engine cannot change LUNs of a running target');
+      const rec = await this.store.getTarget(iqn);
+      const applied: number[] = [];
+      for (const l of rec.luns) {
+        const old = r.rec.luns.find((x) => x.id === l.id);
+        if (!old || !r.luns.includes(l.id)) continue; // added later: appears at the next start
+        if (this.engine.setLunOnline(iqn, l.id, l.online) && old.online !== l.online) {
+          old.online = l.online;
+          applied.push(l.id);
+          this.log.info(l.online ? 'LUN set online' : 'LUN set offline', { target: iqn, lun: l.id });
+        }
+      }
+      return { applied };
+    });
+  }
+
   private sessionsActive(iqn: string, sessions: SessionInfo[]): ClusterError {
     return new ClusterError('ISCSI_ERR_SESSIONS_ACTIVE', `initiators still connected to ${iqn}`, { sessions });
   }
@@ -403,6 +454,8 @@ export class Daemon {
           return { ...base, ok: true, iqn: validateIqn(iqn()), ...(await this.stopTarget(iqn(), force)) };
         case 'reload':
           return { ...base, ok: true, iqn: validateIqn(iqn()), ...(await this.reloadTarget(iqn(), force)) };
+        case 'apply-luns':
+          return { ...base, ok: true, iqn: validateIqn(iqn()), ...(await this.applyLunStates(iqn())) };
         default:
           throw new ClusterError('ISCSI_ERR_BAD_REQUEST', `unknown op ${JSON.stringify(r.op)}`);
       }

@@ -28,6 +28,7 @@ export class FakeEngine implements TargetEngine {
     if (sessions.length > 0 && !opts.force) return { stopped: false, sessions };
     this.defs.delete(iqn);
     this.fakeSessions.delete(iqn);
+    this.lunOnline.delete(iqn);
     return { stopped: true, sessions };
   }
 
@@ -38,6 +39,27 @@ export class FakeEngine implements TargetEngine {
   sessions(iqn?: string): SessionInfo[] {
     if (iqn !== undefined) return this.fakeSessions.get(iqn) ?? [];
     return [...this.fakeSessions.values()].flat();
+  }
+
+  /** LUN IDs hidden by setLunOnline, per target (on top of the definition's online flags). */
+  readonly lunOnline = new Map<string, Map<number, boolean>>();
+
+  setLunOnline(iqn: string, lunId: number, online: boolean): boolean {
+    const def = this.defs.get(iqn);
+    if (!def?.luns.some((l) => l.id === lunId)) return false;
+    this.calls.push(`lun ${iqn} ${lunId} ${online ? 'online' : 'offline'}`);
+    const m = this.lunOnline.get(iqn) ?? new Map<number, boolean>();
+    m.set(lunId, online);
+    this.lunOnline.set(iqn, m);
+    return true;
+  }
+
+  /** LUN IDs an initiator would see now. */
+  visibleLuns(iqn: string): number[] {
+    const def = this.defs.get(iqn);
+    if (!def) return [];
+    const m = this.lunOnline.get(iqn);
+    return def.luns.filter((l) => m?.get(l.id) ?? l.online).map((l) => l.id);
   }
 
   addSession(iqn: string, initiatorName: string, initiatorAddress: string): void {

@@ -19,7 +19,7 @@ export class ScsiTask {
   readonly cmdSN: number;
   readonly lun: number;
   readonly immediate: boolean;
-  readonly abort = new AbortController();
+  private controller: AbortController | undefined;
   /** Reached in CmdSN order (or immediate). */
   delivered = false;
   executing = false;
@@ -39,9 +39,8 @@ export class ScsiTask {
   readonly r2ts = new Map<number, OutstandingR2T>();
   /** Set when a transport error (e.g. DataSN out of order) must fail the command. */
   transportError: string | undefined;
-  /** Settles when the task is complete (response sent or suppressed). */
-  readonly done: Promise<void>;
-  private resolveDone!: () => void;
+  private donePromise: Promise<void> | undefined;
+  private resolveDone: (() => void) | undefined;
 
   constructor(
     readonly pdu: ScsiCommandPdu,
@@ -51,7 +50,23 @@ export class ScsiTask {
     this.cmdSN = pdu.cmdSN;
     this.lun = pdu.lun;
     this.immediate = pdu.immediate;
-    this.done = new Promise((resolve) => (this.resolveDone = resolve));
+  }
+
+  /** Signals an abort to long-running SCSI work; created on first use (hot path stays allocation-light). */
+  get signal(): AbortSignal {
+    this.controller ??= new AbortController();
+    return this.controller.signal;
+  }
+
+  abortWork(): void {
+    this.controller?.abort();
+  }
+
+  /** Settles when the task is complete (response sent or suppressed); created on first use. */
+  get done(): Promise<void> {
+    if (this.finished) return Promise.resolve();
+    this.donePromise ??= new Promise((resolve) => (this.resolveDone = resolve));
+    return this.donePromise;
   }
 
   /** Bytes of Data-Out we need before executing. */
@@ -66,6 +81,6 @@ export class ScsiTask {
   markFinished(): void {
     if (this.finished) return;
     this.finished = true;
-    this.resolveDone();
+    this.resolveDone?.();
   }
 }

@@ -218,17 +218,17 @@ export class Session {
       const need = Math.min(edtl, wanted);
       if (need > MAX_COMMAND_BUFFER) {
         task.buffer = Buffer.alloc(0);
+      } else if (need > 0 && immediateLength >= need) {
+        // All the data came as immediate data: use it where it lies (DESIGN.md §8, no copy).
+        task.buffer = pdu.data.subarray(0, need);
       } else if (need > 0) {
         task.buffer = Buffer.allocUnsafe(need);
+        pdu.data.copy(task.buffer, 0, 0, Math.min(immediateLength, need));
       }
       // Unsolicited data: immediate data, plus Data-Out up to FirstBurstLength when InitialR2T=No
       // and the F bit is clear (RFC 7143 §11.3.1, §13.10, §13.14).
       task.unsolicitedEnd = !p.initialR2T && !pdu.final ? Math.min(p.firstBurstLength, edtl) : immediateLength;
       task.unsolicitedDone = task.unsolicitedEnd <= immediateLength;
-      if (immediateLength > 0 && task.buffer) {
-        const n = Math.min(immediateLength, task.buffer.length);
-        pdu.data.copy(task.buffer, 0, 0, n);
-      }
       task.received = immediateLength;
       task.nextR2TOffset = Math.max(task.unsolicitedEnd, 0);
     }
@@ -388,7 +388,10 @@ export class Session {
           dataOut: task.buffer ? task.buffer.subarray(0, Math.min(task.received, task.buffer.length)) : pdu.write ? EMPTY : undefined,
           expectedDataInLength: pdu.read ? pdu.expectedDataTransferLength : 0,
           expectedDataOutLength: pdu.write ? pdu.expectedDataTransferLength : 0,
-          signal: task.abort.signal,
+          // Created only if the SCSI layer looks at it (long operations).
+          get signal() {
+            return task.signal;
+          },
         });
       } catch (err) {
         this.host.log('error', 'SCSI layer threw', { itt: task.itt, error: String(err) });
@@ -547,7 +550,7 @@ export class Session {
     for (const task of [...this.tasks.values()]) {
       if (!match(task)) continue;
       task.aborted = true;
-      task.abort.abort();
+      task.abortWork();
       task.r2ts.clear();
       if (task.executing) {
         waits.push(task.done);

@@ -50,7 +50,7 @@ import {
 } from './records.js';
 import { requireRoot, resolveHostId, type IscsiConfig } from './config.js';
 import { createRawStore, openRawStore } from '../lun/raw-store.js';
-import { initialAccess } from './access.js';
+import { applyAccessChanges, initialAccess, normalizeAccessChanges, type AccessChanges } from './access.js';
 
 export interface ClusterStoreOptions {
   /** This node's host ID (16 hex digits). */
@@ -88,6 +88,8 @@ export interface SetTargetInput {
   /** null removes the mutual CHAP binding. */
   mutualAccount?: string | null;
   description?: string;
+  /** Initiator access list changes (`--allow`, `--deny`, `--unlist`, `--allow-all`). */
+  initiators?: AccessChanges;
 }
 
 /** Which side a CHAP account authenticates (RFC 7143 §9.2.1 keeps the two apart). */
@@ -424,6 +426,7 @@ export class ClusterStore {
     const mutual =
       changes.mutualAccount === undefined || changes.mutualAccount === null ? changes.mutualAccount : validateUserName(changes.mutualAccount);
     if (changes.description !== undefined) validateDescription(changes.description);
+    if (changes.initiators) normalizeAccessChanges(changes.initiators);
     return this.withGlobalLock(async () => {
       if (wanted) await this.checkPortalsFree(wanted, v);
       if (account) await this.checkAccountExists(account);
@@ -432,6 +435,7 @@ export class ClusterStore {
         if (wanted || changes.description !== undefined) assertStopped(rec, 'changing its portals or description');
         if (wanted) rec.portals = this.assignPortals(rec, wanted);
         if (changes.description !== undefined) rec.description = changes.description;
+        if (changes.initiators) rec.initiators = applyAccessChanges(rec.initiators, changes.initiators);
         const next = {
           account: account === undefined ? rec.account : account,
           mutualAccount: mutual === undefined ? rec.mutualAccount : mutual,

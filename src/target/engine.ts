@@ -111,7 +111,6 @@ export class IscsiEngine implements TargetEngine {
     const device = this.targets.get(iqn)?.device;
     if (!device?.logicalUnit(lunId)) return false;
     device.setLunOnline(lunId, online);
-    this.opts.log('info', online ? 'LUN online' : 'LUN offline', { target: iqn, lun: lunId });
     return true;
   }
 

@@ -29,7 +29,10 @@ for m in re.finditer(r'^# vstorage-iscsi ([^\n]*?)(?:    \((?:typed|standard inp
     runs.setdefault(m.group(1).strip(), []).append([x.rstrip() for x in m.group(2).strip('\n').split('\n')] if m.group(2).strip() else [])
 doc = open(sys.argv[2]).read()
 bad = checked = 0
-for block in re.findall(r'```\n(.*?)```', doc, re.S):
+# Plain fences only (```sh, ```json... blocks are not CLI runs); fences pair up line by line.
+for lang, block in re.findall(r'^```([A-Za-z]*)\n(.*?)^```[ \t]*$', doc, re.S | re.M):
+    if lang:
+        continue
     lines = block.split('\n')
     i = 0
     while i < len(lines):
@@ -154,6 +157,7 @@ note 'help'
 run --help
 run create --help
 run set --help
+run lun-set --help
 run --version
 
 note 'without a daemon (section 4.2.1 setup only)'
@@ -204,6 +208,33 @@ run lun-delete -t test4 -l 0
 run set -t test4 -a 192.168.10.104 -d 'scratch space'
 run set -t test2 -a 192.168.10.200
 run list
+
+note 'lun-set and initiator access lists on a running target'
+iscsi_ls() {
+  printf '# iscsi-ls -s -i %s iscsi://%s\n' "$1" "$2"
+  local rc=0
+  iscsi-ls -s -i "$1" "iscsi://$2" 2>&1 || rc=$?
+  printf '[exit %d]\n' "$rc"
+}
+run lun-set -t test2 -l 1 --offline
+run list -t test2
+if command -v iscsi-ls >/dev/null; then iscsi_ls iqn.1994-05.com.redhat:c678b9f6f0 192.168.10.101; fi
+run lun-set -t test2 -l 1 --online
+if command -v iscsi-ls >/dev/null; then iscsi_ls iqn.1994-05.com.redhat:c678b9f6f0 192.168.10.101; fi
+run set -t test2 --allow iqn.1994-05.com.redhat:c678b9f6f0
+run list -t test2 --json
+if command -v iscsi-inq >/dev/null; then
+  for ini in iqn.1994-05.com.redhat:c678b9f6f0 iqn.1991-05.com.microsoft:win-l2dj7g36n7e; do
+    printf '# iscsi-inq -i %s iscsi://192.168.10.101/%s/1\n' "$ini" "$P:test2"
+    rc=0
+    iscsi-inq -i "$ini" "iscsi://192.168.10.101/$P:test2/1" 2>&1 | head -2 || rc=$?
+    printf '[exit %d]\n' "$rc"
+  done
+fi
+run set -t test2 --deny iqn.1994-05.com.redhat:c678b9f6f0
+run set -t test2 --allow iqn.x
+run set -t test2 --allow-all
+run completion zsh
 
 note 'lun-add while initiators are connected'
 if command -v iscsi-perf >/dev/null; then

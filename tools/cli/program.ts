@@ -21,6 +21,9 @@ import { register as accountCreate } from './commands/account-create.js';
 import { register as accountSet } from './commands/account-set.js';
 import { register as accountList } from './commands/account-list.js';
 import { register as accountDelete } from './commands/account-delete.js';
+import { register as lunSet } from './commands/lun-set.js';
+import { register as completion } from './commands/completion.js';
+import { addAllExamples } from './help.js';
 
 export const VERSION = '0.1.0';
 
@@ -33,9 +36,11 @@ export function buildProgram(ctx: CliContext): Command {
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeOut: (s) => ctx.io.stdout(s), writeErr: (s) => ctx.io.stderr(s) });
-  for (const add of [create, lunAdd, lunGrow, lunDelete, set, start, stop, list, del, reg, unreg, accountCreate, accountSet, accountList, accountDelete]) {
+  for (const add of [create, lunAdd, lunGrow, lunDelete, lunSet, set, start, stop, list, del, reg, unreg, accountCreate, accountSet, accountList, accountDelete]) {
     add(program, ctx);
   }
+  completion(program, ctx);
+  addAllExamples(program);
   for (const c of program.commands) {
     c.exitOverride().showHelpAfterError('(run with --help for usage)');
   }

@@ -33,6 +33,8 @@ export interface TargetView {
   account: string | null;
   /** CHAP account the target answers mutual CHAP with (`--mutual-user`), or null. */
   mutualAccount: string | null;
+  /** Initiator access list: `deny` never, and when `allow` has names only they. */
+  initiators: TargetRecord['initiators'];
   portals: TargetRecord['portals'];
   luns: LunView[];
   sessions: SessionInfo[];
@@ -78,6 +80,7 @@ export async function targetView(store: ClusterStore, rec: TargetRecord, daemon:
     desiredState: rec.desiredState,
     account: rec.account,
     mutualAccount: rec.mutualAccount,
+    initiators: rec.initiators,
     portals: rec.portals,
     luns,
     sessions: t?.sessions ?? [],

@@ -1,11 +1,14 @@
 /**
- * `set -t IQN [-a ADDR...] [-d TEXT] [-u ACCOUNT | --no-user] [--mutual-user ACCOUNT2 | --no-mutual-user]`
+ * `set -t IQN [-a ADDR...] [-d TEXT] [-u ACCOUNT | --no-user] [--mutual-user ACCOUNT2 | --no-mutual-user]
+ *  [--allow IQN...] [--deny IQN...] [--unlist IQN...] [--allow-all]`
  * (source 4.2.2 note 1). Portals and the description need a stopped target;
- * account bindings apply to the next login, even while the target runs.
+ * account bindings and the initiator access list apply to the next login,
+ * even while the target runs.
  */
 import type { Command } from 'commander';
 import { ClusterError } from '../../../src/cluster/errors.js';
 import type { SetTargetInput } from '../../../src/cluster/store.js';
+import { hasAccessChanges, normalizeAccessChanges, type AccessChanges } from '../../../src/cluster/access.js';
 import { collect, flagsSeen, type CliContext } from '../context.js';
 
 interface SetOptions {
@@ -17,6 +20,10 @@ interface SetOptions {
   account: boolean;
   mutualUser?: string | false;
   description?: string;
+  allow: string[];
+  deny: string[];
+  unlist: string[];
+  allowAll?: boolean;
 }
 
 export function register(program: Command, ctx: CliContext): void {
@@ -30,7 +37,11 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--no-user', 'remove the one-way CHAP binding: no authentication (needs --no-mutual-user if a mutual account is bound)')
     .option('--no-account', 'same as --no-user')
     .option('--mutual-user <account>', 'bind this CHAP account for mutual CHAP (the target authenticates itself with it)')
-    .option('--no-mutual-user', 'remove the mutual CHAP binding');
+    .option('--no-mutual-user', 'remove the mutual CHAP binding')
+    .option('--allow <initiator>', 'add an initiator (iSCSI name) to the allow list: once the list has names, only they may log in; repeatable', collect, [])
+    .option('--deny <initiator>', 'add an initiator to the deny list: it may not log in; repeatable', collect, [])
+    .option('--unlist <initiator>', 'take an initiator off both lists; repeatable', collect, [])
+    .option('--allow-all', 'empty both lists: every initiator may log in (applied before the other list options)');
   const seen = flagsSeen(cmd, ['user', 'no-user', 'no-account', 'mutual-user', 'no-mutual-user']);
   cmd.action(async (o: SetOptions) => {
     if (seen.has('user') && (seen.has('no-user') || seen.has('no-account'))) {
@@ -48,9 +59,15 @@ export function register(program: Command, ctx: CliContext): void {
     if (o.user === false || !o.account) changes.account = null;
     if (typeof o.mutualUser === 'string') changes.mutualAccount = o.mutualUser;
     if (o.mutualUser === false) changes.mutualAccount = null;
+    const access: AccessChanges = { clear: o.allowAll === true, allow: o.allow, deny: o.deny, unlist: o.unlist };
+    if (hasAccessChanges(access)) changes.initiators = access;
     if (Object.keys(changes).length === 0) {
-      throw new ClusterError('ISCSI_ERR_BAD_REQUEST', 'nothing to change: give -a, -d, -u, --no-user, --mutual-user or --no-mutual-user');
+      throw new ClusterError(
+        'ISCSI_ERR_BAD_REQUEST',
+        'nothing to change: give -a, -d, -u, --no-user, --mutual-user, --no-mutual-user, --allow, --deny, --unlist or --allow-all',
+      );
     }
+    normalizeAccessChanges(access); // bad names are refused before anything changes
     await store.getTarget(iqn);
     if (changes.portals !== undefined || changes.description !== undefined) {
       await ctx.assertNotRunningHere(iqn, 'changing its portals or description');

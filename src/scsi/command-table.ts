@@ -11,7 +11,7 @@
 import { DataDirection } from './types.js';
 import type { CommandDef, LuContext, RangeSpec } from './command.js';
 import type { LogicalUnit } from './logical-unit.js';
-import { Op, SaIn16, SaMaintIn } from './constants.js';
+import { Op, SaIn16, SaMaintIn, SaMaintOut } from './constants.js';
 import { Rules } from './reservations.js';
 import { u16 } from './cdb.js';
 import { RANGE_6, RANGE_10, RANGE_12, RANGE_16, len6, len10, len12, len16, rejectProtection, unlimited } from './sbc/common.js';
@@ -38,6 +38,7 @@ import { modeSelect, modeSelectParameterListLength, validateModeSelect } from '.
 import { reportSupportedOperationCodes, rsocAllocationLength, validateRsoc } from './spc/rsoc.js';
 import { reportSupportedTmfs, rstmfAllocationLength } from './spc/rstmf.js';
 import { reportTargetPortGroups, rtpgAllocationLength, validateRtpg } from './spc/report-target-port-groups.js';
+import { setTargetPortGroups, stpgParameterListLength } from './spc/set-target-port-groups.js';
 
 const none = (): number => 0;
 const IO_TIMEOUTS = [1, 30] as const;
@@ -527,6 +528,20 @@ export const COMMANDS = {
     timeouts: CMD_TIMEOUTS,
     io: 'none',
     handler: reportTargetPortGroups,
+  },
+  SET_TARGET_PORT_GROUPS: {
+    name: 'SET TARGET PORT GROUPS',
+    opcode: Op.MAINTENANCE_OUT,
+    serviceAction: SaMaintOut.SET_TARGET_PORT_GROUPS,
+    cdbLength: 12,
+    usage: [Op.MAINTENANCE_OUT, SaMaintOut.SET_TARGET_PORT_GROUPS, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0],
+    direction: DataDirection.Out,
+    transferLength: stpgParameterListLength,
+    blockSized: false,
+    reservation: Rules.MANAGEMENT,
+    timeouts: CMD_TIMEOUTS,
+    io: 'none',
+    handler: setTargetPortGroups,
   },
   REPORT_SUPPORTED_OPERATION_CODES: {
     name: 'REPORT SUPPORTED OPERATION CODES',

@@ -8,7 +8,7 @@
 import type { DataDirection, ItNexus, ScsiRequest, ScsiResponse, TargetPortInfo } from './types.js';
 import type { ReservationRule } from './reservations.js';
 import type { LogicalUnit } from './logical-unit.js';
-import type { AluaHook } from './alua.js';
+import type { AluaHook, PortGroupChange } from './alua.js';
 
 /** LBA range of a medium-access command, checked by the dispatcher (SBC-3 §4.5). */
 export interface RangeSpec {
@@ -98,6 +98,12 @@ export interface DeviceServices {
   modeParametersChanged(lu: LogicalUnit, by: ItNexus): void;
   /** REPORT LUNS was processed: clear REPORTED LUNS DATA HAS CHANGED for the nexus (SPC-4 §6.33). */
   reportLunsDone(nexus: ItNexus): void;
+  /**
+   * Change target port group access states (SPC-4 §5.15.2): explicit when `by`
+   * (the nexus of SET TARGET PORT GROUPS) is given, else implicit.
+   * ASYMMETRIC ACCESS STATE CHANGED goes to every other I_T nexus.
+   */
+  setPortGroupStates(changes: readonly PortGroupChange[], by?: ItNexus): PortGroupChange[];
 }
 
 export const GOOD: ScsiResponse = Object.freeze({ status: 0 });

@@ -26,12 +26,12 @@ import type { LunDefinition } from '../target/engine-api.js';
 import { DataDirection, ScsiStatus, type CommandShape, type ItNexus, type ScsiRequest, type ScsiResponse, type ScsiTarget, type TargetPortInfo } from './types.js';
 import type { CommandContext, CommandDef, DeviceServices, LuContext } from './command.js';
 import { CommandIndex, DEFAULT_INDEX } from './command-table.js';
-import { CheckCondition, invalidFieldInCdb, invalidOpcode, lbaOutOfRange, luNotSupported } from './check-condition.js';
+import { CheckCondition, invalidFieldInCdb, invalidFieldInParameterList, invalidOpcode, lbaOutOfRange, luNotSupported } from './check-condition.js';
 import { Asc, SenseKey } from './constants.js';
 import { encodeSense } from './sense.js';
 import { LogicalUnit, type BlockLimits } from './logical-unit.js';
 import { NO_RESERVATIONS, ruleFor, type ReservationHook } from './reservations.js';
-import { ALL_ACTIVE_OPTIMIZED, type AluaHook } from './alua.js';
+import { TargetPortGroups, type AluaHook, type PortGroupChange } from './alua.js';
 
 export type ScsiLogFn = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, ctx?: Record<string, unknown>) => void;
 
@@ -56,7 +56,7 @@ export interface ScsiTargetDeviceOptions {
   physicalBlockBytes?: number;
   /** Reservation state (persistent reservations come later). Default: none held. */
   reservations?: ReservationHook;
-  /** ALUA access states. Default: every group active/optimized. */
+  /** ALUA access states. Default: every group active/optimized, changeable (SET TARGET PORT GROUPS). */
   alua?: AluaHook;
   log?: ScsiLogFn;
 }
@@ -106,7 +106,7 @@ export class ScsiTargetDevice implements ScsiTarget, DeviceServices {
 
   constructor(opts: ScsiTargetDeviceOptions) {
     this.targetIqn = opts.targetIqn;
-    this.alua = opts.alua ?? ALL_ACTIVE_OPTIMIZED;
+    this.alua = opts.alua ?? new TargetPortGroups();
     this.reservations = opts.reservations ?? NO_RESERVATIONS;
     this.log = opts.log ?? (() => undefined);
     this.writeCache = opts.writeCache ?? true;
@@ -198,6 +198,22 @@ export class ScsiTargetDevice implements ScsiTarget, DeviceServices {
 
   reportLunsDone(nexus: ItNexus): void {
     for (const lu of this.all.values()) lu.ua.clear(nexus.id, Asc.REPORTED_LUNS_DATA_HAS_CHANGED);
+  }
+
+  setPortGroupStates(changes: readonly PortGroupChange[], by?: ItNexus): PortGroupChange[] {
+    // A hook without `apply` has fixed states: nothing can be requested (SPC-4 §6.40).
+    if (!this.alua.apply) throw invalidFieldInParameterList(4, 3);
+    const changed = this.alua.apply(changes, by !== undefined);
+    // SPC-4 §5.15.2: ASYMMETRIC ACCESS STATE CHANGED for every I_T nexus (explicit: but the requester's).
+    if (changed.length > 0) {
+      for (const lu of this.all.values()) lu.ua.establishFor(this.nexuses.keys(), Asc.ASYMMETRIC_ACCESS_STATE_CHANGED, by?.id);
+      this.log('info', 'ALUA state changed', {
+        target: this.targetIqn,
+        groups: changed.map((c) => `${c.id}=${c.state}`).join(' '),
+        by: by ? by.initiatorPortName : 'administrator',
+      });
+    }
+    return changed;
   }
 
   // ------------------------------------------------------------ nexus events

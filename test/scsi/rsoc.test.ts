@@ -105,14 +105,14 @@ describe('REPORT TARGET PORT GROUPS (SPC-4 §6.27)', () => {
     const r = await rtpg(0, [PORT2, PORT1, p3]);
     expect([...(r.dataIn as Buffer)]).toEqual([
       0, 0, 0, 28,
-      0x00, 0x01, 0, 1, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 3, // group 1: ports 1 and 3
-      0x00, 0x01, 0, 2, 0, 0, 0, 1, 0, 0, 0, 2, // group 2: port 2
+      0x00, 0x8f, 0, 1, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 3, // group 1: ports 1 and 3 (T/U/S/AN/AO_SUP)
+      0x00, 0x8f, 0, 2, 0, 0, 0, 1, 0, 0, 0, 2, // group 2: port 2
     ]);
   });
 
-  it('extended header carries FORMAT TYPE 001b', async () => {
+  it('extended header carries FORMAT TYPE 001b and the implicit transition time', async () => {
     const r = await rtpg(1, [PORT1]);
-    expect([...(r.dataIn as Buffer)]).toEqual([0, 0, 0, 16, 0x10, 0, 0, 0, 0x00, 0x01, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1]);
+    expect([...(r.dataIn as Buffer)]).toEqual([0, 0, 0, 16, 0x10, 30, 0, 0, 0x00, 0x8f, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1]);
   });
 
   it('other parameter data formats are refused', async () => {

@@ -38,6 +38,9 @@ import { modeSelect, modeSelectParameterListLength, validateModeSelect } from '.
 import { reportSupportedOperationCodes, rsocAllocationLength, validateRsoc } from './spc/rsoc.js';
 import { reportSupportedTmfs, rstmfAllocationLength } from './spc/rstmf.js';
 import { reportTargetPortGroups, rtpgAllocationLength, validateRtpg } from './spc/report-target-port-groups.js';
+import { prinCommand } from './spc/persistent-reserve-in.js';
+import { proutCommand } from './spc/persistent-reserve-out.js';
+import { PrinSa, ProutSa } from './persistent-reservations/types.js';
 import { setTargetPortGroups, stpgParameterListLength } from './spc/set-target-port-groups.js';
 
 const none = (): number => 0;
@@ -395,6 +398,19 @@ export const COMMANDS = {
     io: 'none',
     handler: modeSense,
   },
+  // SPC-4 §6.15, §6.16: one entry per service action.
+  PRIN_READ_KEYS: prinCommand('READ KEYS', PrinSa.READ_KEYS),
+  PRIN_READ_RESERVATION: prinCommand('READ RESERVATION', PrinSa.READ_RESERVATION),
+  PRIN_REPORT_CAPABILITIES: prinCommand('REPORT CAPABILITIES', PrinSa.REPORT_CAPABILITIES),
+  PRIN_READ_FULL_STATUS: prinCommand('READ FULL STATUS', PrinSa.READ_FULL_STATUS),
+  PROUT_REGISTER: proutCommand('REGISTER', ProutSa.REGISTER),
+  PROUT_RESERVE: proutCommand('RESERVE', ProutSa.RESERVE),
+  PROUT_RELEASE: proutCommand('RELEASE', ProutSa.RELEASE),
+  PROUT_CLEAR: proutCommand('CLEAR', ProutSa.CLEAR),
+  PROUT_PREEMPT: proutCommand('PREEMPT', ProutSa.PREEMPT),
+  PROUT_PREEMPT_AND_ABORT: proutCommand('PREEMPT AND ABORT', ProutSa.PREEMPT_AND_ABORT),
+  PROUT_REGISTER_AND_IGNORE_EXISTING_KEY: proutCommand('REGISTER AND IGNORE EXISTING KEY', ProutSa.REGISTER_AND_IGNORE_EXISTING_KEY),
+  PROUT_REGISTER_AND_MOVE: proutCommand('REGISTER AND MOVE', ProutSa.REGISTER_AND_MOVE),
   READ_16: readOp('READ(16)', Op.READ_16, 16, [Op.READ_16, RW_FLAGS, ...LBA8, 0xff, 0xff, 0xff, 0xff, GROUP, 0], RANGE_16, len16),
   COMPARE_AND_WRITE: {
     ...writeOp(

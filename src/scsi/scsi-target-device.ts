@@ -30,7 +30,8 @@ import { CheckCondition, invalidFieldInCdb, invalidFieldInParameterList, invalid
 import { Asc, SenseKey } from './constants.js';
 import { encodeSense } from './sense.js';
 import { LogicalUnit, type BlockLimits } from './logical-unit.js';
-import { NO_RESERVATIONS, ruleFor, type ReservationHook } from './reservations.js';
+import { ruleFor, type ReservationHook } from './reservations.js';
+import { LuReservations, PERSISTENT_RESERVATIONS, attachReservations, type PrPersistence } from './persistent-reservations/index.js';
 import { TargetPortGroups, type AluaHook, type PortGroupChange } from './alua.js';
 
 export type ScsiLogFn = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, ctx?: Record<string, unknown>) => void;
@@ -54,8 +55,19 @@ export interface ScsiTargetDeviceOptions {
    * that is not the default).
    */
   physicalBlockBytes?: number;
-  /** Reservation state (persistent reservations come later). Default: none held. */
+  /** The persistent-reservation conflict test. Default: persistent-reservations/ PERSISTENT_RESERVATIONS. */
   reservations?: ReservationHook;
+  /**
+   * Where persistent reservation state is loaded from and written to
+   * (SPC-4 §5.13, DESIGN.md §6: durable before GOOD). Default: memory only.
+   */
+  persistentReservations?: PrPersistence;
+  /**
+   * Abort the tasks of these I_T nexuses (ItNexus ids) for a LUN, resolving
+   * once they have stopped: PREEMPT AND ABORT (SPC-4 §5.13.11.2.5). The
+   * transport provides it; without it nothing is aborted.
+   */
+  abortTasks?: (nexusIds: string[], lun: number) => Promise<void>;
   /** ALUA access states. Default: every group active/optimized, changeable (SET TARGET PORT GROUPS). */
   alua?: AluaHook;
   log?: ScsiLogFn;
@@ -91,6 +103,8 @@ export class ScsiTargetDevice implements ScsiTarget, DeviceServices {
   readonly commands: readonly CommandDef[];
   private readonly index: CommandIndex;
   private readonly reservations: ReservationHook;
+  private readonly prPersistence?: PrPersistence;
+  private readonly abortTasks?: (nexusIds: string[], lun: number) => Promise<void>;
   private readonly log: ScsiLogFn;
   private readonly writeCache: boolean;
   private readonly limits?: Partial<BlockLimits>;
@@ -107,7 +121,9 @@ export class ScsiTargetDevice implements ScsiTarget, DeviceServices {
   constructor(opts: ScsiTargetDeviceOptions) {
     this.targetIqn = opts.targetIqn;
     this.alua = opts.alua ?? new TargetPortGroups();
-    this.reservations = opts.reservations ?? NO_RESERVATIONS;
+    this.reservations = opts.reservations ?? PERSISTENT_RESERVATIONS;
+    this.prPersistence = opts.persistentReservations;
+    this.abortTasks = opts.abortTasks;
     this.log = opts.log ?? (() => undefined);
     this.writeCache = opts.writeCache ?? true;
     this.limits = opts.limits;
@@ -123,9 +139,28 @@ export class ScsiTargetDevice implements ScsiTarget, DeviceServices {
   private insertLun(l: LunDefinition): LogicalUnit {
     if (this.all.has(l.id)) throw new ScsiTargetError('SCSI_LUN_EXISTS', `LUN ${l.id} already exists on ${this.targetIqn}`);
     const lu = new LogicalUnit(l, { writeCache: this.writeCache }, this.limits, { physicalBlockBytes: this.physicalBlockBytes });
+    this.attachPersistentReservations(lu);
     this.all.set(l.id, lu);
     if (l.online) this.visible.set(l.id, lu);
     return lu;
+  }
+
+  /** SPC-4 §5.13: the logical unit's persistent reservations, with the state stored for it (keyed by its NAA designator). */
+  private attachPersistentReservations(lu: LogicalUnit): void {
+    const identity = { id: lu.id, naa: lu.naa };
+    const store = this.prPersistence;
+    const pr = new LuReservations(
+      {
+        lun: lu.id,
+        ua: lu.ua,
+        ports: () => this.ports(),
+        nexuses: () => [...this.nexuses.values()].map((e) => e.nexus),
+        abortTasks: (ids, lun) => (this.abortTasks ? this.abortTasks(ids, lun) : Promise.resolve()),
+        save: (snapshot) => (store ? store.save(identity, snapshot) : Promise.resolve()),
+      },
+      store?.initial(identity),
+    );
+    attachReservations(lu, pr);
   }
 
   /** Add a logical unit: POWER ON/RESET for it, REPORTED LUNS DATA HAS CHANGED on the others (SAM-5 §5.14, SPC-4 §6.33). */

@@ -9,8 +9,8 @@ describe('dispatcher: CDB validation (SPC-4 §4.3, SAM-5 §5.2)', () => {
   it('unknown operation code: INVALID COMMAND OPERATION CODE', async () => {
     const h = await harness();
     expect(senseOf(await h.run([0xc0, 0, 0, 0, 0, 0]))).toMatchObject({ key: 5, asc: 0x20, ascq: 0 });
-    // PERSISTENT RESERVE IN is not implemented yet either.
-    expect(senseOf(await h.run([0x5e, 0, 0, 0, 0, 0, 0, 0x20, 0, 0]))).toMatchObject({ key: 5, asc: 0x20 });
+    // PERSISTENT RESERVE IN exists; its service action 1Fh does not (SPC-4 §6.15.1).
+    expect(senseOf(await h.run([0x5e, 0x1f, 0, 0, 0, 0, 0, 0x20, 0, 0]))).toMatchObject({ key: 5, asc: 0x24, fieldPointer: 1 });
   });
 
   it('unknown service action of a known operation code: INVALID FIELD IN CDB at byte 1', async () => {

@@ -9,12 +9,21 @@
  * The reservation ends with RELEASE from the holder, a logical unit reset, a
  * target reset or the loss of the holder's I_T nexus (SPC-2 §5.5.1).
  * Third-party reservations (RESERVE(10) 3RDPTY) and extents are not supported.
+ *
+ * With persistent reservations (SPC-4 §5.13.3, CRH = 1 in REPORT
+ * CAPABILITIES): while any I_T nexus is registered, RESERVE returns GOOD
+ * and changes nothing when it comes from a persistent reservation holder or
+ * from a registrant under a registrants only / all registrants reservation,
+ * and RESERVATION CONFLICT from anyone else; RELEASE never releases a
+ * persistent reservation (it returns GOOD, releasing only the sender's own
+ * RESERVE(6)/(10) reservation if it has one).
  */
 import type { LuContext } from '../command.js';
 import { GOOD } from '../command.js';
 import { invalidFieldInCdb } from '../check-condition.js';
 import { Op } from '../constants.js';
 import { ScsiStatus, type ScsiResponse } from '../types.js';
+import { reservationsOf } from '../persistent-reservations/index.js';
 
 const RESERVATION_CONFLICT: ScsiResponse = Object.freeze({ status: ScsiStatus.ReservationConflict });
 
@@ -25,6 +34,10 @@ export function validateReserveRelease(cdb: Buffer): void {
 
 export function reserve(ctx: LuContext): ScsiResponse {
   const lu = ctx.lu;
+  // SPC-4 §5.13.3: registrations exist.
+  const pr = reservationsOf(lu)?.reserve6Outcome(ctx.nexus);
+  if (pr === 'good') return GOOD;
+  if (pr === 'conflict') return RESERVATION_CONFLICT;
   const holder = lu.reservationHolder;
   if (holder !== undefined && holder !== ctx.nexus.id) return RESERVATION_CONFLICT;
   lu.reservationHolder = ctx.nexus.id;

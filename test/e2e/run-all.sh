@@ -23,6 +23,7 @@ stage "libiscsi conformance on a 4096-byte-block LUN" env OURD_BLOCK_SIZE=4096 O
 stage "SCSI layer conformance incl. a 512e LUN (libiscsi via test mini target)" env SCSI_LIBISCSI=1 npx vitest run test/scsi/conformance
 stage "qemu-img convert round trip (256 MiB)" bash test/e2e/qemu-img/convert-roundtrip.sh ours
 stage "hostile input" npx vitest run --config vitest.e2e.config.ts test/e2e/hostile
+stage "two nodes on one ISCSI_ROOT (register/unregister, remote, access lists, 50 parallel commands)" npx vitest run --config vitest.e2e.config.ts test/e2e/nodes
 stage "Linux kernel initiator in a VM" npx vitest run --config vitest.e2e.config.ts test/e2e/kernel-initiator
 
 echo

@@ -38,6 +38,9 @@ import { modeSelect, modeSelectParameterListLength, validateModeSelect } from '.
 import { reportSupportedOperationCodes, rsocAllocationLength, validateRsoc } from './spc/rsoc.js';
 import { reportSupportedTmfs, rstmfAllocationLength } from './spc/rstmf.js';
 import { reportTargetPortGroups, rtpgAllocationLength, validateRtpg } from './spc/report-target-port-groups.js';
+import { extendedCopy, extendedCopyParameterListLength } from './spc/extended-copy.js';
+import { SaCopyIn, SaCopyOut } from './spc/extended-copy-manager.js';
+import { receiveCopyOperatingParameters, receiveCopyResultsAllocationLength, receiveCopyStatus } from './spc/receive-copy-results.js';
 import { prinCommand } from './spc/persistent-reserve-in.js';
 import { proutCommand } from './spc/persistent-reserve-out.js';
 import { PrinSa, ProutSa } from './persistent-reservations/types.js';
@@ -411,6 +414,52 @@ export const COMMANDS = {
   PROUT_PREEMPT_AND_ABORT: proutCommand('PREEMPT AND ABORT', ProutSa.PREEMPT_AND_ABORT),
   PROUT_REGISTER_AND_IGNORE_EXISTING_KEY: proutCommand('REGISTER AND IGNORE EXISTING KEY', ProutSa.REGISTER_AND_IGNORE_EXISTING_KEY),
   PROUT_REGISTER_AND_MOVE: proutCommand('REGISTER AND MOVE', ProutSa.REGISTER_AND_MOVE),
+  EXTENDED_COPY: {
+    name: 'EXTENDED COPY(LID1)',
+    opcode: Op.THIRD_PARTY_COPY_OUT,
+    serviceAction: SaCopyOut.EXTENDED_COPY_LID1,
+    cdbLength: 16,
+    // SPC-4 §6.4.1: bytes 2-9 reserved, 10-13 PARAMETER LIST LENGTH, 14 reserved.
+    usage: [Op.THIRD_PARTY_COPY_OUT, SaCopyOut.EXTENDED_COPY_LID1, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0],
+    direction: DataDirection.Out,
+    transferLength: extendedCopyParameterListLength,
+    blockSized: false,
+    // The addressed LU as for a write; each copy source and destination is checked too (spc/extended-copy.ts).
+    reservation: Rules.WRITE,
+    timeouts: LONG_TIMEOUTS,
+    io: 'none',
+    handler: extendedCopy,
+  },
+  RECEIVE_COPY_STATUS: {
+    name: 'RECEIVE COPY STATUS(LID1)',
+    opcode: Op.THIRD_PARTY_COPY_IN,
+    serviceAction: SaCopyIn.COPY_STATUS_LID1,
+    cdbLength: 16,
+    // SPC-4 §6.21: byte 2 LIST IDENTIFIER, 3-9 reserved, 10-13 ALLOCATION LENGTH, 14 reserved.
+    usage: [Op.THIRD_PARTY_COPY_IN, SaCopyIn.COPY_STATUS_LID1, 0xff, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0],
+    direction: DataDirection.In,
+    transferLength: receiveCopyResultsAllocationLength,
+    blockSized: false,
+    reservation: Rules.READ,
+    timeouts: CMD_TIMEOUTS,
+    io: 'none',
+    handler: receiveCopyStatus,
+  },
+  RECEIVE_COPY_OPERATING_PARAMETERS: {
+    name: 'RECEIVE COPY OPERATING PARAMETERS',
+    opcode: Op.THIRD_PARTY_COPY_IN,
+    serviceAction: SaCopyIn.OPERATING_PARAMETERS,
+    cdbLength: 16,
+    // SPC-4 §6.21: bytes 2-9 reserved, 10-13 ALLOCATION LENGTH, 14 reserved.
+    usage: [Op.THIRD_PARTY_COPY_IN, SaCopyIn.OPERATING_PARAMETERS, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0],
+    direction: DataDirection.In,
+    transferLength: receiveCopyResultsAllocationLength,
+    blockSized: false,
+    reservation: Rules.READ,
+    timeouts: CMD_TIMEOUTS,
+    io: 'none',
+    handler: receiveCopyOperatingParameters,
+  },
   READ_16: readOp('READ(16)', Op.READ_16, 16, [Op.READ_16, RW_FLAGS, ...LBA8, 0xff, 0xff, 0xff, 0xff, GROUP, 0], RANGE_16, len16),
   COMPARE_AND_WRITE: {
     ...writeOp(

@@ -8,6 +8,7 @@
 import type { DataDirection, ItNexus, ScsiRequest, ScsiResponse, TargetPortInfo } from './types.js';
 import type { ReservationRule } from './reservations.js';
 import type { LogicalUnit } from './logical-unit.js';
+import type { CopyTarget } from './spc/extended-copy-manager.js';
 import type { AluaHook, PortGroupChange } from './alua.js';
 
 /** LBA range of a medium-access command, checked by the dispatcher (SBC-3 §4.5). */
@@ -98,6 +99,12 @@ export interface DeviceServices {
   modeParametersChanged(lu: LogicalUnit, by: ItNexus): void;
   /** REPORT LUNS was processed: clear REPORTED LUNS DATA HAS CHANGED for the nexus (SPC-4 §6.33). */
   reportLunsDone(nexus: ItNexus): void;
+  /**
+   * EXTENDED COPY: the logical unit with NAA designator `naa` (hex, lower
+   * case) that `nexus`'s initiator may use as a copy source or destination,
+   * on this target or another one of the daemon (spc/extended-copy-manager.ts).
+   */
+  copyTarget?(naa: string, nexus: ItNexus): CopyTarget | undefined;
   /**
    * Change target port group access states (SPC-4 §5.15.2): explicit when `by`
    * (the nexus of SET TARGET PORT GROUPS) is given, else implicit.

@@ -32,6 +32,9 @@ export const Op = {
   /** SPC-4 §6.15, §6.16. */
   PERSISTENT_RESERVE_IN: 0x5e,
   PERSISTENT_RESERVE_OUT: 0x5f,
+  /** SPC-4 §6.4, §6.21: EXTENDED COPY, RECEIVE COPY RESULTS (service actions: spc/extended-copy-manager.ts). */
+  THIRD_PARTY_COPY_OUT: 0x83,
+  THIRD_PARTY_COPY_IN: 0x84,
   READ_16: 0x88,
   /** SBC-3 §5.2. */
   COMPARE_AND_WRITE: 0x89,
@@ -83,6 +86,7 @@ export const SenseKey = {
   ILLEGAL_REQUEST: 0x5,
   UNIT_ATTENTION: 0x6,
   DATA_PROTECT: 0x7,
+  COPY_ABORTED: 0xa,
   ABORTED_COMMAND: 0xb,
   MISCOMPARE: 0xe,
 } as const;

@@ -25,12 +25,13 @@
 import type { LunDefinition } from '../target/engine-api.js';
 import { DataDirection, ScsiStatus, type CommandShape, type ItNexus, type ScsiRequest, type ScsiResponse, type ScsiTarget, type TargetPortInfo } from './types.js';
 import type { CommandContext, CommandDef, DeviceServices, LuContext } from './command.js';
-import { CommandIndex, DEFAULT_INDEX } from './command-table.js';
+import { COMMANDS, CommandIndex, DEFAULT_INDEX } from './command-table.js';
 import { CheckCondition, invalidFieldInCdb, invalidFieldInParameterList, invalidOpcode, lbaOutOfRange, luNotSupported } from './check-condition.js';
 import { Asc, SenseKey } from './constants.js';
 import { encodeSense } from './sense.js';
 import { LogicalUnit, type BlockLimits } from './logical-unit.js';
 import { ruleFor, type ReservationHook } from './reservations.js';
+import type { CopyTarget, CopyTargetResolver } from './spc/extended-copy-manager.js';
 import { LuReservations, PERSISTENT_RESERVATIONS, attachReservations, type PrPersistence } from './persistent-reservations/index.js';
 import { TargetPortGroups, type AluaHook, type PortGroupChange } from './alua.js';
 
@@ -70,6 +71,12 @@ export interface ScsiTargetDeviceOptions {
   abortTasks?: (nexusIds: string[], lun: number) => Promise<void>;
   /** ALUA access states. Default: every group active/optimized, changeable (SET TARGET PORT GROUPS). */
   alua?: AluaHook;
+  /**
+   * EXTENDED COPY: logical units of other targets of the daemon, by NAA
+   * designator, that the initiator of a nexus may use as copy sources and
+   * destinations (target/engine.ts). Default: only this target's own.
+   */
+  copyTargets?: CopyTargetResolver;
   log?: ScsiLogFn;
 }
 
@@ -109,6 +116,7 @@ export class ScsiTargetDevice implements ScsiTarget, DeviceServices {
   private readonly writeCache: boolean;
   private readonly limits?: Partial<BlockLimits>;
   private readonly physicalBlockBytes?: number;
+  private readonly copyTargets?: CopyTargetResolver;
   /** Every logical unit, online or not. */
   private readonly all = new Map<number, LogicalUnit>();
   /** Online logical units: what initiators can address. */
@@ -128,6 +136,7 @@ export class ScsiTargetDevice implements ScsiTarget, DeviceServices {
     this.writeCache = opts.writeCache ?? true;
     this.limits = opts.limits;
     this.physicalBlockBytes = opts.physicalBlockBytes;
+    this.copyTargets = opts.copyTargets;
     this.index = DEFAULT_INDEX;
     this.commands = this.index.all;
     this.configuredPorts = [...(opts.ports ?? [])];
@@ -233,6 +242,33 @@ export class ScsiTargetDevice implements ScsiTarget, DeviceServices {
 
   reportLunsDone(nexus: ItNexus): void {
     for (const lu of this.all.values()) lu.ua.clear(nexus.id, Asc.REPORTED_LUNS_DATA_HAS_CHANGED);
+  }
+
+  copyTarget(naa: string, nexus: ItNexus): CopyTarget | undefined {
+    const lu = this.lunByNaa(naa);
+    if (lu) return { lu, conflicts: (write) => this.copyAccessConflicts(lu, nexus, write) };
+    return this.copyTargets?.(naa, nexus);
+  }
+
+  /** The online logical unit with this NAA designator (hex, any case), if any. */
+  lunByNaa(naa: string): LogicalUnit | undefined {
+    const want = naa.toLowerCase();
+    for (const lu of this.visible.values()) if (lu.naa === want) return lu;
+    return undefined;
+  }
+
+  /**
+   * Would a READ (`write` false) or WRITE from `nexus` to `lu` end in
+   * RESERVATION CONFLICT (SPC-4 §5.13.1)? A copy manager asks before using
+   * `lu` as a copy source or destination on that nexus's behalf.
+   */
+  copyAccessConflicts(lu: LogicalUnit, nexus: ItNexus, write: boolean): boolean {
+    const def = write ? COMMANDS.WRITE_16 : COMMANDS.READ_16;
+    const cdb = Buffer.alloc(16);
+    cdb[0] = def.opcode;
+    const holder = lu.reservationHolder;
+    if (holder !== undefined && holder !== nexus.id && ruleFor(def, cdb).reserved === 'conflict') return true;
+    return this.reservations.conflicts(lu, nexus, def, cdb);
   }
 
   setPortGroupStates(changes: readonly PortGroupChange[], by?: ItNexus): PortGroupChange[] {

@@ -9,6 +9,7 @@ import { PortalListener } from './portal-listener.js';
 import type { LoginContext, LoginTargetInfo, NegotiatedLogin } from './login/login-state-machine.js';
 import { ScsiTargetDevice } from '../scsi/scsi-target-device.js';
 import type { ItNexus, TargetPortInfo } from '../scsi/types.js';
+import type { CopyTarget } from '../scsi/spc/extended-copy-manager.js';
 import type { DiscoverableTarget } from './discovery.js';
 import { TARGET_LIMITS } from './target-limits.js';
 
@@ -72,6 +73,8 @@ export class IscsiEngine implements TargetEngine {
       // Offline LUNs exist but are hidden (the device keeps them for setLunOnline).
       luns: def.luns,
       ports: [...ports.values()],
+      // EXTENDED COPY to and from LUNs of the daemon's other targets.
+      copyTargets: (naa, nexus) => this.copyTargetElsewhere(def.iqn, naa, nexus),
     });
     const running: RunningTarget = { def, device, ports };
     this.targets.set(def.iqn, running);
@@ -117,6 +120,29 @@ export class IscsiEngine implements TargetEngine {
   /** The SCSI device of a running target (LUN changes, capacity changes). */
   device(iqn: string): ScsiTargetDevice | undefined {
     return this.targets.get(iqn)?.device;
+  }
+
+  /**
+   * EXTENDED COPY (src/scsi/spc/extended-copy-manager.ts): the online LUN
+   * with NAA designator `naa` on a running target other than `from`, when
+   * the initiator of `nexus` is allowed there and logged in to it; its
+   * reservations are checked against that session's I_T nexus. A copy never
+   * reaches a LUN its initiator could not address itself.
+   */
+  private copyTargetElsewhere(from: string, naa: string, nexus: ItNexus): CopyTarget | undefined {
+    for (const t of this.targets.values()) {
+      if (t.def.iqn === from) continue;
+      const lu = t.device.lunByNaa(naa);
+      if (!lu) continue;
+      if (t.def.initiatorAllowed && !t.def.initiatorAllowed(nexus.initiatorName)) return undefined;
+      for (const c of this.connections) {
+        const there = c.itNexus;
+        if (c.closed || c.targetIqn !== t.def.iqn || !there || there.initiatorName !== nexus.initiatorName) continue;
+        return { lu, conflicts: (write) => t.device.copyAccessConflicts(lu, there, write) };
+      }
+      return undefined;
+    }
+    return undefined;
   }
 
   sessions(iqn?: string): SessionInfo[] {

@@ -28,7 +28,7 @@ describe('standard INQUIRY (SPC-4 §6.6.2)', () => {
     const r = await run(cdb.inquiry(0, 0, 255));
     expect(r.status).toBe(0);
     const expected = [
-      0x00, 0x00, 0x06, 0x12, 91, 0x30, 0x00, 0x02, // byte 5: TPGS 11b (implicit and explicit ALUA)
+      0x00, 0x00, 0x06, 0x12, 91, 0x38, 0x00, 0x02, // byte 5: TPGS 11b (implicit and explicit ALUA), 3PC
       ...ascii('VSTORAGE', 8),
       ...ascii('VSTORAGE-LUN', 16),
       ...ascii('0001', 4),
@@ -81,7 +81,7 @@ describe('VPD pages (SPC-4 §7.8, SBC-3 §6.5)', () => {
   it('00h lists the pages in ascending order', async () => {
     const { run } = device();
     const r = await run(cdb.inquiry(1, 0x00, 255));
-    expect([...(r.dataIn as Buffer)]).toEqual([0, 0x00, 0, 7, 0x00, 0x80, 0x83, 0x86, 0xb0, 0xb1, 0xb2]);
+    expect([...(r.dataIn as Buffer)]).toEqual([0, 0x00, 0, 8, 0x00, 0x80, 0x83, 0x86, 0x8f, 0xb0, 0xb1, 0xb2]);
   });
 
   it('80h carries the serial number', async () => {

@@ -25,6 +25,7 @@ export function standardInquiry(present: boolean, multiPort: boolean, explicitAl
   // TPGS (SPC-4 §6.6.2, §5.15): 11b implicit and explicit ALUA (REPORT and SET
   // TARGET PORT GROUPS, alua.ts), or 01b implicit only when the states are fixed.
   b[5] = explicitAlua ? 0x30 : 0x10;
+  b[5] |= 0x08; // 3PC: third-party copy, EXTENDED COPY (LID1) (spc/extended-copy.ts)
   b[6] = multiPort ? 0x10 : 0x00; // MULTIP
   b[7] = 0x02; // CMDQUE = 1
   putAscii(b, 8, 8, VENDOR_ID);

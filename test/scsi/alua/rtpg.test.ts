@@ -92,7 +92,7 @@ describe('REPORT TARGET PORT GROUPS (SPC-4 §6.27)', () => {
     const run = (c: number[], data?: Buffer) => dev.execute({ lun: 0, cdb: padCdb(c), nexus: nx, taskAttr: 1, dataOut: data, expectedDataInLength: 1024 });
     await run(cdb.tur());
     expect((await run(cdb.rtpg(0))).dataIn?.[5]).toBe(0x01);
-    expect((await run(cdb.inquiry(0, 0, 96))).dataIn?.[5]).toBe(0x10);
+    expect(((await run(cdb.inquiry(0, 0, 96))).dataIn![5] >> 4) & 0x03).toBe(0x01); // TPGS 01b
     const list = stpgList([{ state: 0, group: 1 }]);
     expect(senseOf(await run(stpgCdb(list.length), list))).toMatchObject({ key: 5, asc: 0x26 });
   });

@@ -7,6 +7,7 @@ import { supportedPagesPage } from './supported-pages.js';
 import { UNIT_SERIAL_NUMBER } from './unit-serial-number.js';
 import { DEVICE_IDENTIFICATION } from './device-identification.js';
 import { EXTENDED_INQUIRY } from './extended-inquiry.js';
+import { THIRD_PARTY_COPY } from './third-party-copy.js';
 import { BLOCK_LIMITS } from './block-limits.js';
 import { BLOCK_DEVICE_CHARACTERISTICS } from './block-device-characteristics.js';
 import { LOGICAL_BLOCK_PROVISIONING } from './logical-block-provisioning.js';
@@ -22,6 +23,7 @@ export const VPD_PAGES: readonly VpdPage[] = [
   UNIT_SERIAL_NUMBER,
   DEVICE_IDENTIFICATION,
   EXTENDED_INQUIRY,
+  THIRD_PARTY_COPY,
   BLOCK_LIMITS,
   BLOCK_DEVICE_CHARACTERISTICS,
   LOGICAL_BLOCK_PROVISIONING,

@@ -259,7 +259,12 @@ export class Connection {
     this.writePdu(pdu, false);
   }
 
-  /** Write one PDU as header/data/trailer chunks; cork until the end of this tick (DESIGN.md §8). */
+  /**
+   * Write one PDU as header/data/trailer chunks (DESIGN.md §8). The socket stays
+   * corked until the end of this event-loop turn (setImmediate runs after the
+   * poll phase), so every response completed by the I/O callbacks of one turn
+   * leaves in a single writev instead of a send() each.
+   */
   private writePdu(pdu: TargetPdu, advanceStatSN: boolean): void {
     if (this.phase === 'closed' || this.socket.destroyed) return;
     if (advanceStatSN) this.statSN = snAdd(this.statSN, 1);
@@ -267,7 +272,7 @@ export class Connection {
     if (!this.corked) {
       this.corked = true;
       this.socket.cork();
-      process.nextTick(() => {
+      setImmediate(() => {
         this.corked = false;
         this.socket.uncork();
       });

@@ -21,6 +21,7 @@ import type { IscsiConfig } from '../cluster/config.js';
 import type { ClusterStore } from '../cluster/store.js';
 import type { TargetRecord } from '../cluster/records.js';
 import { validateIqn } from '../cluster/validate.js';
+import { PrStore } from '../cluster/pr-store.js';
 import { initiatorAllowed } from '../cluster/access.js';
 import type { InitiatorAccess } from '../cluster/records.js';
 import type { Logger } from './log.js';
@@ -241,7 +242,11 @@ export class Daemon {
       }
       this.lastBinding.set(rec.iqn, { account: rec.account, mutualAccount: rec.mutualAccount });
       this.lastAccess.set(rec.iqn, rec.initiators);
-      await this.engine.startTarget(this.buildDefinition(rec, stores));
+      const def = this.buildDefinition(rec, stores);
+      // SPC-4 §5.13: the LUNs' persistent reservations from ISCSI_ROOT, written back durably (src/cluster/pr-store.ts).
+      const pr = { targetDir: this.store.targetDir(rec.iqn), iqn: rec.iqn, hostId: this.hostId, log: this.log.log.bind(this.log) };
+      def.persistentReservations = await PrStore.open(pr, rec.luns);
+      await this.engine.startTarget(def);
     } catch (e) {
       await closeAll(stores, this.log);
       throw e;

@@ -4,6 +4,7 @@
  * and starts it; the engine owns listeners, connections and sessions.
  */
 import type { BlockStore } from '../lun/block-store.js';
+import type { PrPersistence } from '../scsi/persistent-reservations/persistence.js';
 
 export interface PortalDefinition {
   /** IPv4/IPv6 literal the listener binds to. */
@@ -53,6 +54,8 @@ export interface TargetDefinition {
   auth: () => AuthPolicy;
   /** Initiator access list; undefined allows everyone. Returns false to refuse (login status 0x0202). */
   initiatorAllowed?: (initiatorName: string) => boolean;
+  /** Persistent reservation state of the LUNs (SPC-4 §5.13), loaded and written durably by the daemon; default: memory only. */
+  persistentReservations?: PrPersistence;
 }
 
 export interface SessionInfo {

@@ -73,6 +73,9 @@ export class IscsiEngine implements TargetEngine {
       // Offline LUNs exist but are hidden (the device keeps them for setLunOnline).
       luns: def.luns,
       ports: [...ports.values()],
+      persistentReservations: def.persistentReservations,
+      // PREEMPT AND ABORT (SPC-4 §5.13.11.2.5): the preempted I_T nexuses' tasks.
+      abortTasks: (ids, lun) => this.abortNexusTasks(def.iqn, ids, lun),
       // EXTENDED COPY to and from LUNs of the daemon's other targets.
       copyTargets: (naa, nexus) => this.copyTargetElsewhere(def.iqn, naa, nexus),
     });
@@ -306,6 +309,18 @@ export class IscsiEngine implements TargetEngine {
       out.push({ iqn: t.def.iqn, portals: t.def.portals.map((p) => ({ address: p.address, port: p.port, tpgt: p.tpgt })) });
     }
     return out;
+  }
+
+  /** Abort the tasks for `lun` of the sessions of these I_T nexuses (ids) of target `iqn`. */
+  private async abortNexusTasks(iqn: string, nexusIds: string[], lun: number): Promise<void> {
+    const ids = new Set(nexusIds);
+    const waits: Promise<void>[] = [];
+    for (const c of this.connections) {
+      const n = c.itNexus;
+      if (c.targetIqn !== iqn || !c.session || !n || !ids.has(n.id)) continue;
+      waits.push(c.session.abortTasks((t) => t.lun === lun));
+    }
+    await Promise.all(waits);
   }
 
   private async abortElsewhere(conn: Connection, scope: { lun?: number }): Promise<void> {

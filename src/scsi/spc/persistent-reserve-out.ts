@@ -20,8 +20,8 @@ import { Asc, Op, SenseKey } from '../constants.js';
 
 export const proutParameterListLength = (cdb: Buffer): number => u32(cdb, 5);
 
-/** Largest parameter list accepted: the 28-byte header and TransportIDs for many initiator ports. */
-export const MAX_PROUT_PARAMETER_LIST = 64 * 1024;
+/** Largest parameter list accepted: the 28-byte header and TransportIDs for more initiator ports than a LU can register. */
+export const MAX_PROUT_PARAMETER_LIST = 1024 * 1024;
 
 export function validatePersistentReserveOut(cdb: Buffer): void {
   if (proutParameterListLength(cdb) > MAX_PROUT_PARAMETER_LIST) throw parameterListLengthError();

@@ -3,6 +3,7 @@
  * atomically; fields marked stable are generated once and never change.
  */
 import { ClusterError } from './errors.js';
+import { ALUA_STATE_NAMES, type AluaStateName } from '../scsi/alua.js';
 
 export const RECORD_VERSION = 1;
 
@@ -38,6 +39,13 @@ export interface LunRecord {
 
 export type DesiredState = 'running' | 'stopped';
 
+/** ALUA state of a target port group (`alua-set`, src/cluster/port-groups.ts). */
+export interface PortGroupRecord {
+  /** A portGroupId of the target's portals. */
+  id: number;
+  state: AluaStateName;
+}
+
 /**
  * Initiator access list of a target (`--allow`/`--deny`, src/cluster/access.ts):
  * lower-case iSCSI names. An initiator on `deny` is refused; when `allow` is
@@ -69,6 +77,11 @@ export interface TargetRecord {
   mutualAccount: string | null;
   /** Who may log in; records written before it existed lack it: everyone. */
   initiators: InitiatorAccess;
+  /**
+   * States of its ALUA target port groups; a group without an entry is
+   * active/optimized. Records written before it existed lack it.
+   */
+  portGroups?: PortGroupRecord[];
   /** Host ID of the node the target is registered on, or null (unregistered). */
   host: string | null;
   /** What the owning node should do with it (its daemon writes this on start/stop). */
@@ -119,6 +132,9 @@ export function parseTargetRecord(text: string, file: string): TargetRecord {
   if (v.mutualAccount === undefined) v.mutualAccount = null;
   if (!(v.mutualAccount === null || typeof v.mutualAccount === 'string')) throw corrupt(file, 'bad mutualAccount');
   if (!isInt(v.nextPortalId)) throw corrupt(file, 'bad nextPortalId');
+  const stateNames: readonly string[] = ALUA_STATE_NAMES;
+  const groupOk = (g: unknown) => isObj(g) && isInt(g.id) && typeof g.state === 'string' && stateNames.includes(g.state);
+  if (v.portGroups !== undefined && !(Array.isArray(v.portGroups) && v.portGroups.every(groupOk))) throw corrupt(file, 'bad portGroups');
   if (v.initiators === undefined) v.initiators = { allow: [], deny: [] };
   const strings = (a: unknown): boolean => Array.isArray(a) && a.every((x) => typeof x === 'string');
   if (!isObj(v.initiators) || !strings(v.initiators.allow) || !strings(v.initiators.deny)) throw corrupt(file, 'bad initiators');

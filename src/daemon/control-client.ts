@@ -111,6 +111,18 @@ export class DaemonClient {
     return { wasRunning: r.wasRunning === true };
   }
 
+  /** Change a port group's ALUA state on the running target; returns the previous state. */
+  async aluaSet(iqn: string, group: number, state: string): Promise<{ previous: string }> {
+    const r = check(await callDaemon(this.socketPath, { op: 'alua-set', iqn, group, state }, this.opts));
+    return { previous: String(r.previous) };
+  }
+
+  /** Stop (false) or resume (true) listening on one portal of the running target. */
+  async portalListening(iqn: string, portal: string, listening: boolean): Promise<{ portal: string; changed: boolean; dropped: number }> {
+    const r = check(await callDaemon(this.socketPath, { op: listening ? 'portal-up' : 'portal-down', iqn, portal }, this.opts));
+    return { portal: String(r.portal), changed: r.changed === true, dropped: typeof r.dropped === 'number' ? r.dropped : 0 };
+  }
+
   async reload(iqn: string, force: boolean): Promise<{ reloaded: boolean }> {
     const r = check(await callDaemon(this.socketPath, { op: 'reload', iqn, force }, this.opts));
     return { reloaded: r.reloaded === true };

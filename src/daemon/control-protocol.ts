@@ -11,11 +11,15 @@
  *   {"op":"stop","iqn"[,"force":true]}             → {"ok":true,"iqn","wasRunning"}
  *   {"op":"reload","iqn"[,"force":true]}           → {"ok":true,"iqn","reloaded"}
  *   {"op":"apply-luns","iqn"}                      → {"ok":true,"iqn","applied":[LUN IDs shown or hidden]}
+ *   {"op":"alua-set","iqn","group":N,"state":S}    → {"ok":true,"iqn","group","state","previous"} (S: an ALUA state name,
+ *                                                   src/scsi/alua.ts; applied to the running target at once)
+ *   {"op":"portal-down","iqn","portal":"A:P"}      → {"ok":true,"iqn","portal","changed","dropped"} (stop listening on
+ *   {"op":"portal-up","iqn","portal":"A:P"}        → {"ok":true,"iqn","portal","changed"}            one portal / resume)
  * Errors: {"ok":false,"error":{"code":"ISCSI_ERR_...","message":"..."}}; a stop
  * or reload refused because initiators are logged in has code
  * ISCSI_ERR_SESSIONS_ACTIVE and carries "sessions":[SessionInfo].
  */
-import type { SessionInfo } from '../target/engine-api.js';
+import type { PortGroupStatus, SessionInfo } from '../target/engine-api.js';
 
 export const CONTROL_PROTOCOL_VERSION = 1;
 /** Longest request or response line accepted. */
@@ -27,7 +31,9 @@ export type ControlRequest =
   | { id?: unknown; op: 'start'; iqn: string }
   | { id?: unknown; op: 'stop'; iqn: string; force?: boolean }
   | { id?: unknown; op: 'reload'; iqn: string; force?: boolean }
-  | { id?: unknown; op: 'apply-luns'; iqn: string };
+  | { id?: unknown; op: 'apply-luns'; iqn: string }
+  | { id?: unknown; op: 'alua-set'; iqn: string; group: number; state: string }
+  | { id?: unknown; op: 'portal-down' | 'portal-up'; iqn: string; portal: string };
 
 export type ControlOp = ControlRequest['op'];
 
@@ -39,6 +45,8 @@ export interface TargetStatus {
   luns: number[];
   /** Set when the daemon tried to start the target and failed ("service failed"). */
   error?: { code: string; message: string };
+  /** ALUA target port groups of a running target: states now, portals listening or not. */
+  portGroups?: PortGroupStatus[];
 }
 
 export interface ControlError {

@@ -21,6 +21,7 @@ import type { IscsiConfig } from '../cluster/config.js';
 import type { ClusterStore } from '../cluster/store.js';
 import type { TargetRecord } from '../cluster/records.js';
 import { validateIqn } from '../cluster/validate.js';
+import { findPortal, parseAluaStateArg } from '../cluster/port-groups.js';
 import { PrStore } from '../cluster/pr-store.js';
 import { initiatorAllowed } from '../cluster/access.js';
 import type { InitiatorAccess } from '../cluster/records.js';
@@ -219,6 +220,7 @@ export class Daemon {
       })),
       auth: () => this.authFor(rec.iqn),
       initiatorAllowed: (name) => this.initiatorAllowedFor(rec.iqn, name),
+      portGroups: (rec.portGroups ?? []).map((g) => ({ id: g.id, state: g.state })),
     };
     if (rec.description) def.alias = rec.description;
     return def;
@@ -394,6 +396,37 @@ export class Daemon {
     });
   }
 
+  /** `alua-set` on a running target: an implicit ALUA transition at once (the CLI records it in the target record). */
+  async setPortGroupState(iqnIn: string, group: unknown, stateIn: unknown): Promise<{ group: number; state: string; previous: string }> {
+    const iqn = validateIqn(iqnIn);
+    if (typeof group !== 'number' || !Number.isInteger(group)) throw new ClusterError('ISCSI_ERR_BAD_REQUEST', 'op alua-set needs "group" (a number)');
+    if (typeof stateIn !== 'string') throw new ClusterError('ISCSI_ERR_BAD_REQUEST', 'op alua-set needs "state"');
+    const state = parseAluaStateArg(stateIn);
+    return this.serial(iqn, async () => {
+      if (!this.engine.isRunning(iqn)) throw new ClusterError('ISCSI_ERR_TARGET_NOT_RUNNING', `target ${iqn} is not running here`);
+      if (!this.engine.setPortGroupState) throw new ClusterError('ISCSI_ERR_INTERNAL', 'this engine has no ALUA states');
+      const previous = this.engine.setPortGroupState(iqn, group, state);
+      this.log.info('ALUA state set', { target: iqn, group, state, previous });
+      return { group, state, previous };
+    });
+  }
+
+  /** `portal-down` / `portal-up`: stop or resume listening on one portal of a running target. */
+  async setPortalListening(iqnIn: string, portalIn: unknown, listening: boolean): Promise<{ portal: string; changed: boolean; dropped: number }> {
+    const iqn = validateIqn(iqnIn);
+    if (typeof portalIn !== 'string') throw new ClusterError('ISCSI_ERR_BAD_REQUEST', `op ${listening ? 'portal-up' : 'portal-down'} needs "portal"`);
+    return this.serial(iqn, async () => {
+      const r = this.running.get(iqn);
+      if (!r || !this.engine.isRunning(iqn)) throw new ClusterError('ISCSI_ERR_TARGET_NOT_RUNNING', `target ${iqn} is not running here`);
+      if (!this.engine.setPortalListening) throw new ClusterError('ISCSI_ERR_INTERNAL', 'this engine cannot stop a portal');
+      const p = findPortal(r.rec, portalIn);
+      const portal = p.address.includes(':') ? `[${p.address}]:${p.port}` : `${p.address}:${p.port}`;
+      const res = await this.engine.setPortalListening(iqn, p.address, p.port, listening);
+      if (res.changed) this.log.info(listening ? 'portal listening again' : 'portal stopped', { target: iqn, portal, dropped: res.dropped });
+      return { portal, ...res };
+    });
+  }
+
   private sessionsActive(iqn: string, sessions: SessionInfo[]): ClusterError {
     return new ClusterError('ISCSI_ERR_SESSIONS_ACTIVE', `initiators still connected to ${iqn}`, { sessions });
   }
@@ -422,6 +455,8 @@ export class Daemon {
       };
       const f = this.failed.get(iqn);
       if (f && !running) st.error = f;
+      const groups = running ? this.engine.portGroups?.(iqn) : undefined;
+      if (groups) st.portGroups = groups;
       return st;
     };
     if (iqnIn !== undefined) return [one(validateIqn(iqnIn))];
@@ -436,7 +471,7 @@ export class Daemon {
     const base = id === undefined ? {} : { id };
     try {
       if (!req || typeof req !== 'object') throw new ClusterError('ISCSI_ERR_BAD_REQUEST', 'request must be a JSON object');
-      const r = req as { op?: unknown; iqn?: unknown; force?: unknown };
+      const r = req as { op?: unknown; iqn?: unknown; force?: unknown; group?: unknown; state?: unknown; portal?: unknown };
       const iqn = (): string => {
         if (typeof r.iqn !== 'string') throw new ClusterError('ISCSI_ERR_BAD_REQUEST', `op ${String(r.op)} needs "iqn"`);
         return r.iqn;
@@ -461,6 +496,11 @@ export class Daemon {
           return { ...base, ok: true, iqn: validateIqn(iqn()), ...(await this.reloadTarget(iqn(), force)) };
         case 'apply-luns':
           return { ...base, ok: true, iqn: validateIqn(iqn()), ...(await this.applyLunStates(iqn())) };
+        case 'alua-set':
+          return { ...base, ok: true, iqn: validateIqn(iqn()), ...(await this.setPortGroupState(iqn(), r.group, r.state)) };
+        case 'portal-down':
+        case 'portal-up':
+          return { ...base, ok: true, iqn: validateIqn(iqn()), ...(await this.setPortalListening(iqn(), r.portal, r.op === 'portal-up')) };
         default:
           throw new ClusterError('ISCSI_ERR_BAD_REQUEST', `unknown op ${JSON.stringify(r.op)}`);
       }

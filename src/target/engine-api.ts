@@ -5,6 +5,7 @@
  */
 import type { BlockStore } from '../lun/block-store.js';
 import type { PrPersistence } from '../scsi/persistent-reservations/persistence.js';
+import type { AluaStateName } from '../scsi/alua.js';
 
 export interface PortalDefinition {
   /** IPv4/IPv6 literal the listener binds to. */
@@ -17,6 +18,20 @@ export interface PortalDefinition {
   relativePortId: number;
   /** ALUA target port group ID, stable. */
   portGroupId: number;
+}
+
+/** An ALUA target port group's access state (SPC-4 §5.15); groups not listed are active/optimized. */
+export interface PortGroupDefinition {
+  /** ALUA target port group ID (PortalDefinition.portGroupId). */
+  id: number;
+  state: AluaStateName;
+}
+
+/** A target port group of a running target, as the control API reports it. */
+export interface PortGroupStatus {
+  id: number;
+  state: AluaStateName;
+  portals: Array<{ address: string; port: number; relativePortId: number; tpgt: number; listening: boolean }>;
 }
 
 export interface LunDefinition {
@@ -56,6 +71,8 @@ export interface TargetDefinition {
   initiatorAllowed?: (initiatorName: string) => boolean;
   /** Persistent reservation state of the LUNs (SPC-4 §5.13), loaded and written durably by the daemon; default: memory only. */
   persistentReservations?: PrPersistence;
+  /** ALUA access states of the port groups at start (default: all active/optimized). */
+  portGroups?: PortGroupDefinition[];
 }
 
 export interface SessionInfo {
@@ -92,6 +109,22 @@ export interface TargetEngine {
    * false when the target is not running or has no such LUN.
    */
   setLunOnline?(iqn: string, lunId: number, online: boolean): boolean;
+  /**
+   * Change a port group's ALUA state on a running target (an implicit
+   * transition: ASYMMETRIC ACCESS STATE CHANGED for every I_T nexus).
+   * Returns the previous state; throws ISCSI_ERR_GROUP_NOT_FOUND or
+   * ISCSI_ERR_TARGET_NOT_RUNNING.
+   */
+  setPortGroupState?(iqn: string, groupId: number, state: AluaStateName): AluaStateName;
+  /** Port groups of a running target with their states and portals; undefined when it is not running. */
+  portGroups?(iqn: string): PortGroupStatus[] | undefined;
+  /**
+   * Stop (false) or resume (true) listening on one portal of a running
+   * target; stopping drops the connections that came in through it, as a
+   * failed network path would. Returns the number of connections dropped.
+   * Throws ISCSI_ERR_PORTAL_NOT_FOUND or ISCSI_ERR_TARGET_NOT_RUNNING.
+   */
+  setPortalListening?(iqn: string, address: string, port: number, listening: boolean): Promise<{ changed: boolean; dropped: number }>;
   /** Stop everything (SIGTERM). */
   close(): Promise<void>;
 }

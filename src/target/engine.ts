@@ -3,7 +3,7 @@
  * and the session table (TSIH allocation, session reinstatement, RFC 7143 §6.3.5).
  */
 import { randomBytes } from 'node:crypto';
-import type { AuthPolicy, EngineOptions, PortalDefinition, SessionInfo, StopResult, TargetDefinition, TargetEngine } from './engine-api.js';
+import type { AuthPolicy, EngineOptions, PortalDefinition, PortGroupStatus, SessionInfo, StopResult, TargetDefinition, TargetEngine } from './engine-api.js';
 import { Connection, type ConnectionEnvironment, type ConnectionTimers, type TransportSocket } from './connection.js';
 import { PortalListener } from './portal-listener.js';
 import type { LoginContext, LoginTargetInfo, NegotiatedLogin } from './login/login-state-machine.js';
@@ -12,11 +12,21 @@ import type { ItNexus, TargetPortInfo } from '../scsi/types.js';
 import type { CopyTarget } from '../scsi/spc/extended-copy-manager.js';
 import type { DiscoverableTarget } from './discovery.js';
 import { TARGET_LIMITS } from './target-limits.js';
+import { TargetPortGroups, type AluaStateName } from '../scsi/alua.js';
 
 interface RunningTarget {
   def: TargetDefinition;
   device: ScsiTargetDevice;
   ports: Map<string, TargetPortInfo>;
+  /** ALUA access states of its port groups (SPC-4 §5.15). */
+  groups: TargetPortGroups;
+  /** Portals (portalKey) not listened on (`portal-down`): a failed path, for tests and maintenance. */
+  down: Set<string>;
+}
+
+/** An engine error with a stable code (DESIGN.md §9), as the control API passes it on. */
+function engineError(code: string, message: string): Error {
+  return Object.assign(new Error(message), { code });
 }
 
 export interface EngineTuning {
@@ -68,7 +78,9 @@ export class IscsiEngine implements TargetEngine {
         name: targetPortName(def.iqn, p.tpgt),
       });
     }
+    const groups = new TargetPortGroups(def.portGroups ?? []);
     const device = new ScsiTargetDevice({
+      alua: groups,
       targetIqn: def.iqn,
       // Offline LUNs exist but are hidden (the device keeps them for setLunOnline).
       luns: def.luns,
@@ -79,7 +91,7 @@ export class IscsiEngine implements TargetEngine {
       // EXTENDED COPY to and from LUNs of the daemon's other targets.
       copyTargets: (naa, nexus) => this.copyTargetElsewhere(def.iqn, naa, nexus),
     });
-    const running: RunningTarget = { def, device, ports };
+    const running: RunningTarget = { def, device, ports, groups, down: new Set() };
     this.targets.set(def.iqn, running);
     const opened: PortalDefinition[] = [];
     try {
@@ -103,7 +115,7 @@ export class IscsiEngine implements TargetEngine {
     if (normal.length > 0 && !opts.force) return { stopped: false, sessions };
     this.targets.delete(iqn);
     for (const c of normal) c.fail('target stopped');
-    for (const p of t.def.portals) await this.releaseListener(p);
+    for (const p of t.def.portals) if (!t.down.has(portalKey(p.address, p.port))) await this.releaseListener(p);
     this.opts.log('info', 'target stopped', { target: iqn, forced: opts.force, sessions: sessions.length });
     return { stopped: true, sessions };
   }
@@ -118,6 +130,63 @@ export class IscsiEngine implements TargetEngine {
     if (!device?.logicalUnit(lunId)) return false;
     device.setLunOnline(lunId, online);
     return true;
+  }
+
+  private running(iqn: string): RunningTarget {
+    const t = this.targets.get(iqn);
+    if (!t) throw engineError('ISCSI_ERR_TARGET_NOT_RUNNING', `target ${iqn} is not running here`);
+    return t;
+  }
+
+  /** `alua-set` on a running target: an implicit ALUA transition (SPC-4 §5.15.2); returns the previous state. */
+  setPortGroupState(iqn: string, groupId: number, state: AluaStateName): AluaStateName {
+    const t = this.running(iqn);
+    if (!t.def.portals.some((p) => p.portGroupId === groupId)) {
+      const ids = [...new Set(t.def.portals.map((p) => p.portGroupId))].sort((a, b) => a - b);
+      throw engineError('ISCSI_ERR_GROUP_NOT_FOUND', `target ${iqn} has no target port group ${groupId} (its groups: ${ids.join(', ')})`);
+    }
+    const previous = t.groups.stateName(groupId);
+    t.device.setPortGroupStates([{ id: groupId, state }]);
+    return previous;
+  }
+
+  portGroups(iqn: string): PortGroupStatus[] | undefined {
+    const t = this.targets.get(iqn);
+    if (!t) return undefined;
+    const out = new Map<number, PortGroupStatus>();
+    for (const p of [...t.def.portals].sort((a, b) => a.portGroupId - b.portGroupId || a.relativePortId - b.relativePortId)) {
+      let g = out.get(p.portGroupId);
+      if (!g) out.set(p.portGroupId, (g = { id: p.portGroupId, state: t.groups.stateName(p.portGroupId), portals: [] }));
+      const listening = !t.down.has(portalKey(p.address, p.port));
+      g.portals.push({ address: p.address, port: p.port, relativePortId: p.relativePortId, tpgt: p.tpgt, listening });
+    }
+    return [...out.values()];
+  }
+
+  /** `portal-down` / `portal-up`: stop or resume listening on one portal of a running target. */
+  async setPortalListening(iqn: string, address: string, port: number, listening: boolean): Promise<{ changed: boolean; dropped: number }> {
+    const t = this.running(iqn);
+    const key = portalKey(address, port);
+    const p = t.def.portals.find((q) => portalKey(q.address, q.port) === key);
+    if (!p) throw engineError('ISCSI_ERR_PORTAL_NOT_FOUND', `target ${iqn} has no portal ${key}`);
+    if (listening === !t.down.has(key)) return { changed: false, dropped: 0 };
+    if (listening) {
+      await this.acquireListener(p);
+      t.down.delete(key);
+      this.opts.log('info', 'portal up', { target: iqn, portal: key });
+      return { changed: true, dropped: 0 };
+    }
+    t.down.add(key);
+    let dropped = 0;
+    // Everything that came in through it goes (discovery sessions too: a listener closes once its connections are gone).
+    for (const c of [...this.connections]) {
+      if (c.localKey !== key || c.closed || (c.targetIqn !== undefined && c.targetIqn !== iqn)) continue;
+      if (c.targetIqn === iqn) dropped++;
+      c.fail('portal down');
+    }
+    await this.releaseListener(p);
+    this.opts.log('info', 'portal down', { target: iqn, portal: key, dropped });
+    return { changed: true, dropped };
   }
 
   /** The SCSI device of a running target (LUN changes, capacity changes). */
@@ -264,9 +333,18 @@ export class IscsiEngine implements TargetEngine {
     const established = [...this.connections].filter((c) => c !== conn && c.negotiated && !c.closed).length;
     // RFC 7143 §11.13.5: 0x0302 "out of resources".
     if (established >= this.maxSessions) return { statusClass: 0x03, statusDetail: 0x02 };
+    // The session identity includes the target portal group (RFC 7143 §4.4.3: ISID, initiator, target, TPGT):
+    // one ISID through two portal groups is two sessions (multipath), not a reinstatement.
+    const tpgtOf = (c: Connection, target: string | undefined) => (target === undefined ? undefined : this.targets.get(target)?.ports.get(c.localKey)?.tpgt);
+    const tpgt = tpgtOf(conn, result.targetName ?? undefined);
     for (const c of [...this.connections]) {
       if (c === conn || !c.negotiated || c.closed) continue;
-      if (c.negotiated.initiatorName === result.initiatorName && c.negotiated.isid === result.isid && c.targetIqn === (result.targetName ?? undefined)) {
+      if (
+        c.negotiated.initiatorName === result.initiatorName &&
+        c.negotiated.isid === result.isid &&
+        c.targetIqn === (result.targetName ?? undefined) &&
+        tpgtOf(c, c.targetIqn) === tpgt
+      ) {
         c.fail('session reinstatement');
       }
     }
@@ -306,7 +384,8 @@ export class IscsiEngine implements TargetEngine {
     const out: DiscoverableTarget[] = [];
     for (const t of this.targets.values()) {
       if (t.def.initiatorAllowed && !t.def.initiatorAllowed(initiator)) continue;
-      out.push({ iqn: t.def.iqn, portals: t.def.portals.map((p) => ({ address: p.address, port: p.port, tpgt: p.tpgt })) });
+      const up = t.def.portals.filter((p) => !t.down.has(portalKey(p.address, p.port)));
+      out.push({ iqn: t.def.iqn, portals: up.map((p) => ({ address: p.address, port: p.port, tpgt: p.tpgt })) });
     }
     return out;
   }

@@ -271,6 +271,26 @@ note 'section 4.2.8 multipath'
 run create -n ps1 -a 192.168.10.110 -a 192.168.20.110
 run list -t ps1
 
+note 'ALUA target port groups and portal state'
+run create -n ps2 -a 192.168.10.200 -a 192.168.20.200
+run alua-list -t ps2
+run portal-group -t ps2 -a 192.168.20.200 -g 1
+run alua-list -t ps2
+run portal-group -t ps2 -a 192.168.20.200 -g 2
+run alua-set -t ps2 -g 2 -s active-non-optimized
+run start -t ps2
+run alua-list -t ps2
+run alua-set -t ps2 -a 192.168.10.200 -s standby
+run portal-down -t ps2 -a 192.168.20.200
+run alua-list -t ps2
+run alua-list -t ps2 --json
+run portal-up -t ps2 -a 192.168.20.200
+run alua-set -t ps2 -g 3 -s standby
+run alua-set -t ps2 -g 1 -s sleepy
+run portal-group -t ps2 -a 192.168.20.200 -g 1
+run stop -t ps2
+run delete -t ps2
+
 note 'section 4.2.9 CHAP'
 run_tty secret-of-user1 secret-of-user1 account-create -u user1
 run_tty secret-of-tgt1-x secret-of-tgt1-x account-create -u tgt1

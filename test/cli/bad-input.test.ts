@@ -294,3 +294,23 @@ describe('usage errors: exit status 2, commander names the problem, nothing chan
     expect(snapshot()).toEqual(before);
   });
 });
+
+describe('a CLI whose host ID differs from its daemon', () => {
+  it('refuses to guess the statuses, says which settings to align, changes nothing', async () => {
+    const before = snapshot();
+    const wrong = { ...env.A, ISCSI_HOST_ID: 'cccccccccccccccc' };
+    const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, [jsPath(build, 'tools/cli/main.ts'), 'list'], { env: wrong }, (err, stdout, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout: String(stdout), stderr: String(stderr) }),
+      );
+    });
+    expect(r).toEqual({
+      code: 1,
+      stdout: '',
+      stderr:
+        `vstorage-iscsi: the daemon on ${dir}/run-A/vstorage-iscsid.sock is host ${A}, but this command runs as host cccccccccccccccc: ` +
+        'give both the same configuration (ISCSI_HOST_ID, ISCSI_STATE_DIR) (ISCSI_ERR_CONFIG)\n',
+    });
+    expect(snapshot()).toEqual(before);
+  });
+});

@@ -61,12 +61,23 @@ export class CliContext {
 
   /** Daemon status, or undefined when the daemon is not reachable ("service failed"). */
   async daemonStatus(iqn?: string): Promise<StatusResponse | undefined> {
+    let st: StatusResponse;
     try {
-      return await this.daemon.status(iqn);
+      st = await this.daemon.status(iqn);
     } catch (e) {
       if (isClusterError(e, 'ISCSI_ERR_DAEMON_UNAVAILABLE')) return undefined;
       throw e;
     }
+    // A daemon of another node identity would make every status wrong (running shown as remote...).
+    const me = (await this.store()).hostId;
+    if (st.hostId !== me) {
+      throw new ClusterError(
+        'ISCSI_ERR_CONFIG',
+        `the daemon on ${this.daemon.socketPath} is host ${st.hostId}, but this command runs as host ${me}: ` +
+          'give both the same configuration (ISCSI_HOST_ID, ISCSI_STATE_DIR)',
+      );
+    }
+    return st;
   }
 
   /**

@@ -23,6 +23,7 @@ import { register as accountList } from './commands/account-list.js';
 import { register as accountDelete } from './commands/account-delete.js';
 import { register as lunSet } from './commands/lun-set.js';
 import { register as completion } from './commands/completion.js';
+import { register as hostAttach } from './commands/host-config.js';
 import { register as aluaSet } from './commands/alua-set.js';
 import { register as aluaList } from './commands/alua-list.js';
 import { register as portalGroup } from './commands/portal-group.js';
@@ -43,6 +44,7 @@ export function buildProgram(ctx: CliContext): Command {
   for (const add of [create, lunAdd, lunGrow, lunDelete, lunSet, set, start, stop, list, del, reg, unreg, accountCreate, accountSet, accountList, accountDelete]) {
     add(program, ctx);
   }
+  hostAttach(program, ctx);
   // ALUA target port groups and portal state (multipath hosts).
   for (const add of [aluaList, aluaSet, portalGroup, portalDown, portalUp]) add(program, ctx);
   completion(program, ctx);

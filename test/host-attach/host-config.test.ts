@@ -329,6 +329,7 @@ describe.skipIf(!haveUnshare)('setup scripts, run against fake tools', () => {
     ]);
     expect(iscsiadm).toContain(`iscsiadm -m node -T ${T} -p 192.168.20.101:3260 -o update -n node.session.timeo.replacement_timeout -v 15`);
     expect(iscsiadm).toContain(`iscsiadm -m node -T ${T} -p 192.168.10.101:3260 -o update -n node.session.auth.password -v secret-of-user1`);
+    expect(iscsiadm).toContain(`iscsiadm -m node -T ${T} -p 192.168.10.101:3260 -o update -n node.session.auth.chap_algs -v SHA3-256,SHA256,SHA1,MD5`);
     expect(iscsiadm.filter((l) => l.endsWith('--login'))).toEqual([
       `iscsiadm -m node -T ${T} -p 192.168.10.101:3260 --login`,
       `iscsiadm -m node -T ${T} -p 192.168.20.101:3260 --login`,

@@ -275,6 +275,8 @@ function setupScript(o: HostConfigOptions): string {
         `  iscsiadm -m node ${sel} -o update -n node.session.auth.authmethod -v CHAP`,
         `  iscsiadm -m node ${sel} -o update -n node.session.auth.username -v ${shQuote(o.user)}`,
         `  iscsiadm -m node ${sel} -o update -n node.session.auth.password -v "$CHAP_SECRET"`,
+        '  # open-iscsi 2.1.4 and later: offer the stronger CHAP hashes first (older ones lack the key).',
+        `  iscsiadm -m node ${sel} -o update -n node.session.auth.chap_algs -v SHA3-256,SHA256,SHA1,MD5 2>/dev/null || true`,
       );
       if (o.mutualUser) {
         L.push(

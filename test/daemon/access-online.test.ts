@@ -142,6 +142,19 @@ describe('through the real engine', () => {
     expect(logLines.join('')).toMatch(/login refused .*status=0x0202/);
   });
 
+  it('the description is the TargetAlias initiators see at login', async () => {
+    const port = await freePort();
+    await store.createTarget({ name: 'test1', portals: [`127.0.0.1:${port}`], description: 'scratch space' });
+    let real!: IscsiEngine;
+    running = await runDaemon({ env, engineFactory: (o) => (real = new IscsiEngine(o)), log: log() });
+    await client().start(T1);
+    const [a, b] = duplexPair();
+    real.onConnection(b, '127.0.0.1', port);
+    const r = await new TestInitiator(a).login({ targetName: T1 });
+    a.destroy();
+    expect([r.ok, r.keys.get('TargetAlias')]).toEqual([true, 'scratch space']);
+  });
+
   it('lun-set --offline hides a LUN from a logged-in initiator at once; --online brings it back', async () => {
     const port = await freePort();
     await store.createTarget({ name: 'test1', portals: [`127.0.0.1:${port}`] });

@@ -51,7 +51,7 @@ describe('--help', () => {
   it.each(withExamples)('%s --help shows usage, every option and an example', async (name) => {
     const r = await run([name, '--help']);
     expect(r.code).toBe(0);
-    expect(r.out).toContain(`Usage: vstorage-iscsi ${name} `);
+    expect(r.out).toMatch(new RegExp(`Usage: vstorage-iscsi ${name}(\\|[a-z-]+)* `));
     const ex = r.out.slice(r.out.indexOf('\nExamples:\n'));
     expect(r.out.indexOf('\nExamples:\n'), 'an Examples section').toBeGreaterThan(0);
     expect(ex).toMatch(new RegExp(`\\n  # vstorage-iscsi ${name}[ \\n]`));
@@ -68,7 +68,7 @@ describe('--help', () => {
 
   it('the program help lists every command; --version prints the version', async () => {
     const r = await run(['--help']);
-    for (const c of program.commands) expect(r.out).toContain(`  ${c.name()} `);
+    for (const c of program.commands) expect(r.out).toContain(`  ${[c.name(), ...c.aliases()].join('|')} `);
     expect(await run(['--version'])).toEqual({ code: 0, out: '0.1.0\n', err: '' });
   });
 });
@@ -122,8 +122,9 @@ describe('completion bash', () => {
   });
 
   it('completes command names', () => {
-    expect(complete('vstorage-iscsi ')).toEqual([...program.commands.map((c) => c.name()), '--help', '--version'].sort());
-    expect(complete('vstorage-iscsi lun-')).toEqual(['lun-add', 'lun-delete', 'lun-grow', 'lun-set']);
+    expect(complete('vstorage-iscsi ')).toEqual([...program.commands.flatMap((c) => [c.name(), ...c.aliases()]), '--help', '--version'].sort());
+    expect(complete('vstorage-iscsi lun-')).toEqual(['lun-add', 'lun-del', 'lun-delete', 'lun-grow', 'lun-set']);
+    expect(complete('vstorage-iscsi lun-del -t test1 -')).toEqual(['--help', '--lun', '--target', '-l', '-t']);
     expect(complete('vstorage-iscsi acc')).toEqual(['account-create', 'account-delete', 'account-list', 'account-set']);
   });
 

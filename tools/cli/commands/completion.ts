@@ -24,7 +24,7 @@ function valueKind(cmd: string, long: string | undefined): ValueKind {
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 export function bashCompletion(program: Command): string {
-  const commands = program.commands.map((c) => c.name()).sort();
+  const commands = program.commands.flatMap((c) => [c.name(), ...c.aliases()]).sort();
   const optionCases: string[] = [];
   const valueCases = new Map<ValueKind, string[]>();
   for (const c of program.commands) {
@@ -36,11 +36,11 @@ export function bashCompletion(program: Command): string {
       if (o.required || o.optional) {
         const kind = valueKind(c.name(), o.long);
         const list = valueCases.get(kind) ?? [];
-        for (const f of [o.short, o.long]) if (f) list.push(`${c.name()}:${f}`);
+        for (const n of [c.name(), ...c.aliases()]) for (const f of [o.short, o.long]) if (f) list.push(`${n}:${f}`);
         valueCases.set(kind, list);
       }
     }
-    optionCases.push(`    ${c.name()}) opts=${q(words.join(' '))} ;;`);
+    optionCases.push(`    ${[c.name(), ...c.aliases()].join('|')}) opts=${q(words.join(' '))} ;;`);
   }
   const pattern = (kind: ValueKind) => (valueCases.get(kind) ?? []).map((p) => q(p)).join('|');
   const cases: string[] = [];

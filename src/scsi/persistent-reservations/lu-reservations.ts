@@ -274,22 +274,29 @@ export class LuReservations {
 
   // ---------------------------------------------------------------- PERSISTENT RESERVE OUT (SPC-4 §6.16)
 
-  /** Run one PERSISTENT RESERVE OUT from `nexus` (serialized per logical unit). */
-  out(nexus: ItNexus, req: ProutRequest): Promise<ScsiResponse> {
+  /**
+   * Run one PERSISTENT RESERVE OUT from `nexus` (serialized per logical
+   * unit). PREEMPT AND ABORT waits for the aborted tasks after leaving the
+   * queue: a preempted nexus's own PERSISTENT RESERVE OUT queued behind it
+   * (two cluster nodes fencing each other at once) must be able to finish.
+   */
+  async out(nexus: ItNexus, req: ProutRequest): Promise<ScsiResponse> {
     const run = () => this.process(nexus, req);
     const p = this.queue.then(run, run);
     this.queue = p.catch(() => undefined);
-    return p;
+    const { response, abort } = await p;
+    if (abort.length > 0) await this.env.abortTasks(abort, this.env.lun);
+    return response;
   }
 
-  private async process(nexus: ItNexus, req: ProutRequest): Promise<ScsiResponse> {
+  private async process(nexus: ItNexus, req: ProutRequest): Promise<{ response: ScsiResponse; abort: string[] }> {
     const next = cloneState(this.state);
     const fx: Effects = { ua: [], abort: [] };
     let changed: boolean;
     try {
       changed = this.apply(next, fx, nexus, req);
     } catch (e) {
-      if (e instanceof ReservationConflict) return RESERVATION_CONFLICT;
+      if (e instanceof ReservationConflict) return { response: RESERVATION_CONFLICT, abort: [] };
       throw e;
     }
     if (changed) {
@@ -298,8 +305,8 @@ export class LuReservations {
       this.state = next;
     }
     this.applyEffects(fx);
-    if (fx.abort.length > 0) await this.abort(fx.abort);
-    return GOOD;
+    // The I_T nexuses logged in now whose registrations were preempted (ItNexus ids).
+    return { response: GOOD, abort: fx.abort.length > 0 ? this.liveIdsOf(fx.abort) : [] };
   }
 
   private liveIdsOf(keys: Iterable<string>): string[] {
@@ -311,11 +318,6 @@ export class LuReservations {
 
   private applyEffects(fx: Effects): void {
     for (const { keys, code } of fx.ua) for (const id of this.liveIdsOf(keys)) this.env.ua.establish(id, code);
-  }
-
-  private async abort(keys: string[]): Promise<void> {
-    const ids = this.liveIdsOf(keys);
-    if (ids.length > 0) await this.env.abortTasks(ids, this.env.lun);
   }
 
   /** Validate and apply a service action to `s`; returns whether the state changed (needs saving). */

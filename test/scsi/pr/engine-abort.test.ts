@@ -101,6 +101,32 @@ describe('PREEMPT AND ABORT through the engine', () => {
     expect((await b.command({ cdb: cdb.write10(8, 1), dataOut: Buffer.alloc(512, 3) })).status).toBe(0);
   });
 
+  it('two nodes fencing each other at once: no deadlock, the first PREEMPT AND ABORT wins', async () => {
+    const store = new GatedStore(8 << 20);
+    await start(store);
+    const a = await session('iqn.2024-01.org.test:node-a');
+    const b = await session('iqn.2024-01.org.test:node-b', PORT + 1);
+    expect((await prout(a, SA.REGISTER_AND_IGNORE, 0, { sark: 0xaan })).status).toBe(0);
+    expect((await prout(b, SA.REGISTER_AND_IGNORE, 0, { sark: 0xbbn })).status).toBe(0);
+    expect((await prout(a, SA.RESERVE, TYPE.WERO, { rk: 0xaan })).status).toBe(0);
+    let release!: () => void;
+    store.gate = new Promise((r) => (release = r));
+    void a.command({ cdb: cdb.write10(8, 1), dataOut: Buffer.alloc(512, 1) }).catch(() => undefined);
+    while (store.writes === 0) await new Promise((r) => setTimeout(r, 2));
+    const bWins = prout(b, SA.PREEMPT_AND_ABORT, TYPE.WERO, { rk: 0xbbn, sark: 0xaan });
+    await new Promise((r) => setTimeout(r, 20));
+    // Node A's counter-fence arrives while B's waits for A's write in progress (B's state change is
+    // already made): it is not stuck behind B's; A learns it was preempted, and then conflicts (its key is gone).
+    const ua = await prout(a, SA.PREEMPT_AND_ABORT, TYPE.WERO, { rk: 0xaan, sark: 0xbbn });
+    expect([ua.status, ua.sense?.[12], ua.sense?.[13]]).toEqual([2, 0x2a, 0x05]);
+    expect((await prout(a, SA.PREEMPT_AND_ABORT, TYPE.WERO, { rk: 0xaan, sark: 0xbbn })).status).toBe(0x18);
+    release();
+    expect((await Promise.race([bWins, new Promise((r) => setTimeout(() => r('deadlock'), 5000))])) as { status: number }).toMatchObject({ status: 0 });
+    const keys = await b.command({ cdb: prinCdb(IN.READ_KEYS, 64), readLength: 64 });
+    expect(keys.dataIn.readUInt32BE(4)).toBe(8);
+    expect(keys.dataIn.readBigUInt64BE(8)).toBe(0xbbn);
+  });
+
   it('READ FULL STATUS is the same through both portals', async () => {
     await start(new MemoryStore(8 << 20));
     const a = await session('iqn.2024-01.org.test:node-a');

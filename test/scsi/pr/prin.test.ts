@@ -3,7 +3,7 @@
  * parameter data and truncation, and the service actions that do not exist.
  */
 import { describe, expect, it } from 'vitest';
-import { senseOf } from '../helpers.js';
+import { cdb, senseOf } from '../helpers.js';
 import { prHarness, portName, PORT2 } from './helpers.js';
 import { ALL_TYPES, IN, TYPE, decodeCapabilities, decodeFullStatus, decodeReadKeys, isAllRegistrants, prinCdb } from './pr-codec.js';
 
@@ -108,5 +108,18 @@ describe('PERSISTENT RESERVE IN', () => {
     const a2 = await h.login(1, PORT2);
     await h.register(a, 5n);
     expect(decodeFullStatus((await h.prin(a2, IN.READ_FULL_STATUS)).dataIn!)).toEqual(await h.fullStatus(a));
+  });
+
+  it('REPORT SUPPORTED OPERATION CODES lists PERSISTENT RESERVE IN 00h-03h and OUT 00h-07h with their CDB usage (from the table)', async () => {
+    const h = await prHarness();
+    const a = await h.login(1);
+    const all = (await h.run(a, cdb.rsoc(0))).dataIn!;
+    const listed: string[] = [];
+    for (let o = 4; o < 4 + all.readUInt32BE(0); o += 8) if (all[o] === 0x5e || all[o] === 0x5f) listed.push(`${all[o].toString(16)}/${all.readUInt16BE(o + 2)}`);
+    expect(listed).toEqual(['5e/0', '5e/1', '5e/2', '5e/3', '5f/0', '5f/1', '5f/2', '5f/3', '5f/4', '5f/5', '5f/6', '5f/7']);
+    const one = (await h.run(a, cdb.rsoc(2, 0x5f, 7))).dataIn!;
+    expect([...one.subarray(4, 14)]).toEqual([0x5f, 0x07, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, 0]);
+    const inq = (await h.run(a, cdb.rsoc(2, 0x5e, 3))).dataIn!;
+    expect([...inq.subarray(4, 14)]).toEqual([0x5e, 0x03, 0, 0, 0, 0, 0, 0xff, 0xff, 0]);
   });
 });

@@ -92,30 +92,30 @@ export function pClose(fd: number): Promise<void> {
 }
 
 /**
- * Punch a hole with util-linux `fallocate --punch-hole --keep-size` run on
- * our own descriptor (child fd 3), as the raw store does: Node has no
- * fallocate(2) binding. Resolves true when punched, false when the helper
- * is missing or the file system refuses (the caller stops trying).
+ * Punch holes with util-linux `fallocate --punch-hole --keep-size`, run on
+ * our own descriptor (child fd 3; Node has no fallocate(2) binding, as in
+ * the raw store). One `sh` runs fallocate for up to 256 ranges, so a batch
+ * costs one spawn from Node. Resolves true when all were punched, false
+ * when the helper is missing or the file system refuses (the caller stops
+ * trying and only re-uses the clusters).
  */
-export function punchHole(fd: number, offset: number, length: number, command = 'fallocate'): Promise<boolean> {
-  return new Promise((resolve) => {
-    let stderr = '';
-    let child;
-    try {
-      child = spawn(
-        command,
-        ['--punch-hole', '--keep-size', '--offset', String(offset), '--length', String(length), '/proc/self/fd/3'],
-        { stdio: ['ignore', 'ignore', 'pipe', fd] },
-      );
-    } catch {
-      resolve(false);
-      return;
-    }
-    child.stderr?.setEncoding('utf8');
-    child.stderr?.on('data', (d: string) => {
-      if (stderr.length < 4096) stderr += d;
+export async function punchRanges(fd: number, ranges: Array<[number, number]>, command = 'fallocate'): Promise<boolean> {
+  const script =
+    'f=$1; shift; while [ $# -gt 1 ]; do "$f" --punch-hole --keep-size --offset "$1" --length "$2" /proc/self/fd/3 || exit 1; shift 2; done';
+  for (let i = 0; i < ranges.length; i += 256) {
+    const args = ranges.slice(i, i + 256).flatMap(([o, l]) => [String(o), String(l)]);
+    const ok = await new Promise<boolean>((resolve) => {
+      let child;
+      try {
+        child = spawn('sh', ['-c', script, 'sh', command, ...args], { stdio: ['ignore', 'ignore', 'ignore', fd] });
+      } catch {
+        resolve(false);
+        return;
+      }
+      child.on('error', () => resolve(false));
+      child.on('close', (code) => resolve(code === 0));
     });
-    child.on('error', () => resolve(false));
-    child.on('close', (code) => resolve(code === 0));
-  });
+    if (!ok) return false;
+  }
+  return true;
 }

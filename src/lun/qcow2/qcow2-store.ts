@@ -20,8 +20,9 @@
  *      fdatasync: the new mappings are durable;
  *   C. clusters unreferenced by B (discard, re-allocation) wait until no
  *      I/O that looked up their old mapping is still running, get their
- *      file space punched out, and only then their refcount drops (in
- *      memory; in the file at the next A), so they become reusable.
+ *      file space punched out (in the background: a flush does not wait),
+ *      and only then their refcount drops (in memory; in the file at the
+ *      next A), so they become reusable.
  * Allocation takes the gate shared, the sync (A, B) exclusive: the L2
  * tables written in B never point to a cluster whose refcount is not in
  * the file. So at every instant, after kill -9 or a power loss, the file
@@ -64,7 +65,7 @@ import {
   pFstat,
   pOpen,
   pRead,
-  punchHole,
+  punchRanges,
   pWrite,
   pWritev,
   readFull,
@@ -177,6 +178,9 @@ export class Qcow2Store implements BlockStore {
   private punchMode: 'auto' | 'off';
   private readonly fallocateCommand: string;
   private zeroBuf: Buffer | null = null;
+  /** Released clusters (L2 change durable, no I/O on them) waiting to be punched and decremented. */
+  private freeQueue: number[] = [];
+  private puncher: Promise<void> | null = null;
   /** Counters for tests and tools. */
   readonly stats = { syncs: 0, allocations: 0, frees: 0, punches: 0 };
 
@@ -402,8 +406,9 @@ export class Qcow2Store implements BlockStore {
     this.writebackTimer = this.soonTimer = null;
     if (this.ops > 0) await new Promise<void>((r) => (this.drained = r));
     try {
-      if (!this.readOnly) await this.syncMetadata();
+      if (!this.readOnly) await this.drainInternal();
       await this.syncTail;
+      while (this.puncher) await this.puncher;
     } finally {
       await pClose(this.fd);
       if (this.ownsBacking && this.backingStore) await this.backingStore.close();
@@ -1151,15 +1156,11 @@ export class Qcow2Store implements BlockStore {
         this.gate.releaseExclusive();
       }
       if (frees.length > 0) {
-        await this.applyFrees(frees);
-        // The dropped refcounts go to the file now, so a flushed image has no leaks.
-        await this.gate.exclusive();
-        try {
-          await this.rc.writeDirty((off, data) => this.writeHeaderBytes(off, data));
-          await pFdatasync(this.fd);
-        } finally {
-          this.gate.releaseExclusive();
-        }
+        // Phase C: no I/O that looked up an old mapping may still run when a
+        // cluster becomes reusable; then punch and release in the background.
+        await this.quiesce();
+        for (const c of frees) this.freeQueue.push(c);
+        this.startPuncher();
       }
       this.trimL2(null);
       this.stats.syncs++;
@@ -1216,36 +1217,73 @@ export class Qcow2Store implements BlockStore {
     return frees;
   }
 
-  /** Phase C: wait out I/O on the old mappings, punch, drop the refcounts. */
-  private async applyFrees(frees: number[]): Promise<void> {
-    await this.quiesce();
-    frees.sort((a, b) => a - b);
-    if (this.punchMode === 'auto') {
-      // Punch runs of clusters whose every reference goes now (a compressed
-      // cluster can be shared: then its refcount exceeds the releases here).
-      const cs = this.clusterSize;
-      const punchable: Array<[number, number]> = [];
-      for (let i = 0; i < frees.length; ) {
-        const c = frees[i]!;
-        let j = i + 1;
-        while (j < frees.length && frees[j] === c) j++;
-        if ((await this.rc.get(c)) <= j - i) {
-          const last = punchable[punchable.length - 1];
-          if (last && last[1] === c) last[1] = c + 1;
-          else punchable.push([c, c + 1]);
+  private startPuncher(): void {
+    if (this.puncher || this.freeQueue.length === 0) return;
+    this.puncher = this.runPuncher().finally(() => {
+      this.puncher = null;
+      this.startPuncher(); // clusters queued while the last batch finished
+    });
+  }
+
+  /**
+   * Phase C, in the background (a flush does not wait for it): punch the
+   * file space of released clusters, then drop their refcounts in memory;
+   * the next sync writes them. Until then a cluster keeps its refcount, so
+   * it is neither re-used nor lost if we crash (a leak at worst).
+   */
+  private async runPuncher(): Promise<void> {
+    while (this.freeQueue.length > 0) {
+      const frees = this.freeQueue.splice(0).sort((a, b) => a - b);
+      try {
+        if (this.punchMode === 'auto') {
+          // Punch runs of clusters whose every reference goes now (a compressed
+          // cluster can be shared: then its refcount exceeds the releases here).
+          const cs = this.clusterSize;
+          const ranges: Array<[number, number]> = [];
+          for (let i = 0; i < frees.length; ) {
+            const c = frees[i]!;
+            let j = i + 1;
+            while (j < frees.length && frees[j] === c) j++;
+            if ((await this.rc.get(c)) <= j - i) {
+              const last = ranges[ranges.length - 1];
+              if (last && last[0] + last[1] === c * cs) last[1] += cs;
+              else ranges.push([c * cs, cs]);
+            }
+            i = j;
+          }
+          if (ranges.length > 0) {
+            if (await punchRanges(this.fd, ranges, this.fallocateCommand)) this.stats.punches += ranges.length;
+            else this.punchMode = 'off';
+          }
         }
-        i = j;
-      }
-      for (let i = 0; i < punchable.length && this.punchMode === 'auto'; i += 4) {
-        const batch = punchable.slice(i, i + 4);
-        const ok = await Promise.all(batch.map(([a, b]) => punchHole(this.fd, a * cs, (b - a) * cs, this.fallocateCommand)));
-        this.stats.punches += ok.filter(Boolean).length;
-        if (ok.some((x) => !x)) this.punchMode = 'off';
+        for (const c of frees) await this.rc.decrement(c);
+        this.stats.frees += frees.length;
+      } catch {
+        // An I/O error reading refcounts: these clusters stay allocated (leaked), which is safe.
       }
     }
-    for (const c of frees) await this.rc.decrement(c);
-    this.stats.frees += frees.length;
+    this.scheduleSoonSync();
   }
+
+  /**
+   * Wait until released clusters are punched and their refcounts written:
+   * afterwards the image has no leaks and allocatedBytes() reflects discards.
+   */
+  drain(): Promise<void> {
+    if (this.closed) return Promise.reject(closedError(this.path));
+    if (this.readOnly) return Promise.resolve();
+    return this.guard(() => this.drainInternal());
+  }
+
+  private async drainInternal(): Promise<void> {
+    // A sync can queue releases, and the puncher's releases dirty refcounts: repeat until quiet.
+    for (let i = 0; i < 8; i++) {
+      while (this.puncher) await this.puncher;
+      await this.syncMetadata();
+      if (!this.puncher && this.freeQueue.length === 0 && !this.metaDirty()) return;
+    }
+  }
+
 
   // ---- resize -------------------------------------------------------------------------
 

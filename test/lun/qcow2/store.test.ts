@@ -166,7 +166,7 @@ describe('reads and writes', () => {
     // Fill clusters 0..3 with data, discard them, so their host clusters are free but dirty.
     await s.write(Buffer.alloc(4 * CS, 0xab), 0, false);
     await s.discard(0, 4 * CS);
-    await s.flush();
+    await s.drain();
     const before = fs.statSync(s.path).size;
     // New partial writes into other guest clusters re-use those host clusters.
     await s.write(pattern(4096, 5), 10 * CS + 8192, false);
@@ -279,7 +279,7 @@ describe('discard, zeroing and allocation', () => {
       { offset: 32 * MiB - CS, length: CS, mapped: true },
       { offset: 32 * MiB, length: 32 * MiB, mapped: false },
     ]);
-    await s.flush();
+    await s.drain();
     expect(s.stats.frees).toBe(512 - 3);
     if (s.stats.punches > 0) expect(await s.allocatedBytes()).toBeLessThan(used - 30 * MiB);
     await s.close();
@@ -294,7 +294,7 @@ describe('discard, zeroing and allocation', () => {
     }
   });
 
-  it('freed clusters are re-used after a flush, never before', async () => {
+  it('freed clusters are re-used once released (after a sync), never before', async () => {
     const s = await create('a.qcow2', 64 * MiB, { punchHoles: 'off' });
     await s.write(Buffer.alloc(8 * CS, 0x22), 0, false);
     await s.flush();
@@ -303,7 +303,7 @@ describe('discard, zeroing and allocation', () => {
     await s.write(Buffer.alloc(8 * CS, 0x33), 16 * CS, false); // before any sync: new clusters
     const size2 = fs.statSync(s.path).size;
     expect(size2).toBe(size1 + 8 * CS);
-    await s.flush();
+    await s.drain();
     await s.write(Buffer.alloc(8 * CS, 0x44), 32 * CS, false); // now the freed ones
     expect(fs.statSync(s.path).size).toBe(size2);
     expect((await readAt(s, 0, 8 * CS)).equals(Buffer.alloc(8 * CS))).toBe(true);

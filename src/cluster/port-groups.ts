@@ -113,6 +113,18 @@ export function setPortalGroup(rec: TargetRecord, portalText: string, groupText:
   return { portal, from, to: n };
 }
 
+/**
+ * `alua-set --explicit on|off`: whether initiators may change states with SET
+ * TARGET PORT GROUPS (TPGS 11b). Changes what standard INQUIRY says, so the
+ * target must be stopped. Off is stored as the field's absence.
+ */
+export function setExplicit(rec: TargetRecord, on: boolean): void {
+  if ((rec.aluaExplicit === true) === on) return;
+  assertStopped(rec, 'changing whether it offers explicit ALUA');
+  if (on) rec.aluaExplicit = true;
+  else delete rec.aluaExplicit;
+}
+
 /** What `alua-list` shows of one group. */
 export interface PortGroupView {
   id: number;

@@ -82,6 +82,8 @@ export interface TargetRecord {
    * active/optimized. Records written before it existed lack it.
    */
   portGroups?: PortGroupRecord[];
+  /** Explicit ALUA offered to initiators (`alua-set --explicit on`); absent: implicit only. */
+  aluaExplicit?: boolean;
   /** Host ID of the node the target is registered on, or null (unregistered). */
   host: string | null;
   /** What the owning node should do with it (its daemon writes this on start/stop). */
@@ -135,6 +137,7 @@ export function parseTargetRecord(text: string, file: string): TargetRecord {
   const stateNames: readonly string[] = ALUA_STATE_NAMES;
   const groupOk = (g: unknown) => isObj(g) && isInt(g.id) && typeof g.state === 'string' && stateNames.includes(g.state);
   if (v.portGroups !== undefined && !(Array.isArray(v.portGroups) && v.portGroups.every(groupOk))) throw corrupt(file, 'bad portGroups');
+  if (v.aluaExplicit !== undefined && typeof v.aluaExplicit !== 'boolean') throw corrupt(file, 'bad aluaExplicit');
   if (v.initiators === undefined) v.initiators = { allow: [], deny: [] };
   const strings = (a: unknown): boolean => Array.isArray(a) && a.every((x) => typeof x === 'string');
   if (!isObj(v.initiators) || !strings(v.initiators.allow) || !strings(v.initiators.deny)) throw corrupt(file, 'bad initiators');

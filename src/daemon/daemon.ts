@@ -222,6 +222,7 @@ export class Daemon {
       initiatorAllowed: (name) => this.initiatorAllowedFor(rec.iqn, name),
       portGroups: (rec.portGroups ?? []).map((g) => ({ id: g.id, state: g.state })),
     };
+    if (rec.aluaExplicit) def.aluaExplicit = true;
     if (rec.description) def.alias = rec.description;
     return def;
   }

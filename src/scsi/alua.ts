@@ -11,7 +11,12 @@
  *    ACCESS STATE CHANGED unit attention;
  *  - explicitly (SPC-4 §5.15.2, explicit transitions): an initiator sends SET TARGET PORT
  *    GROUPS (spc/set-target-port-groups.ts); every I_T nexus except the
- *    sender's gets the unit attention.
+ *    sender's gets the unit attention. Only when the target offers explicit
+ *    ALUA (TPGS 11b, `alua-set --explicit on`). By default it does not
+ *    (TPGS 01b): Linux's scsi_dh_alua sends SET TARGET PORT GROUPS to make
+ *    active/optimized every group it switches I/O to, even an
+ *    active/non-optimized one at map creation, which would undo the
+ *    administrator's preference (one network optimized, the other not).
  * The dispatcher (scsi-target-device.ts) calls `check` after the reservation
  * check: in standby, unavailable and transitioning only the commands of
  * SPC-4 §5.15.2 lists for those states pass (plus READ CAPACITY, see below); the
@@ -111,6 +116,8 @@ export interface AluaHook {
   statusCode?(portGroupId: number): number;
   /** Seconds reported as IMPLICIT TRANSITION TIME; default 0 (unspecified). */
   readonly implicitTransitionSeconds?: number;
+  /** Explicit ALUA: SET TARGET PORT GROUPS is supported and TPGS is 11b; else implicit only (01b). */
+  readonly explicit?: boolean;
   /**
    * Apply state changes (already validated by the device). Without it the
    * states are fixed: SET TARGET PORT GROUPS is refused.
@@ -236,10 +243,12 @@ export class TargetPortGroups implements AluaHook {
   /** True while every group is active (the hot path skips the lookup). */
   private allActive = true;
 
-  constructor(
-    initial: readonly PortGroupChange[] = [],
-    readonly implicitTransitionSeconds: number = DEFAULT_IMPLICIT_TRANSITION_SECONDS,
-  ) {
+  readonly implicitTransitionSeconds: number;
+  readonly explicit: boolean;
+
+  constructor(initial: readonly PortGroupChange[] = [], opts: { explicit?: boolean; implicitTransitionSeconds?: number } = {}) {
+    this.explicit = opts.explicit ?? false;
+    this.implicitTransitionSeconds = opts.implicitTransitionSeconds ?? DEFAULT_IMPLICIT_TRANSITION_SECONDS;
     for (const g of initial) this.groups.set(g.id, { code: ALUA_STATE_CODE[g.state], status: AluaStatus.NONE });
     this.recompute();
   }

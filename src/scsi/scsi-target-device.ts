@@ -138,7 +138,8 @@ export class ScsiTargetDevice implements ScsiTarget, DeviceServices {
     this.physicalBlockBytes = opts.physicalBlockBytes;
     this.copyTargets = opts.copyTargets;
     this.index = DEFAULT_INDEX;
-    this.commands = this.index.all;
+    // Without explicit ALUA, SET TARGET PORT GROUPS is not supported (TPGS 01b, SPC-4 §6.6.2).
+    this.commands = this.alua.explicit ? this.index.all : this.index.all.filter((d) => d.name !== 'SET TARGET PORT GROUPS');
     this.configuredPorts = [...(opts.ports ?? [])];
     for (const l of opts.luns) this.insertLun(l);
   }

@@ -73,6 +73,8 @@ export interface TargetDefinition {
   persistentReservations?: PrPersistence;
   /** ALUA access states of the port groups at start (default: all active/optimized). */
   portGroups?: PortGroupDefinition[];
+  /** Offer explicit ALUA (SET TARGET PORT GROUPS, TPGS 11b); default implicit only. */
+  aluaExplicit?: boolean;
 }
 
 export interface SessionInfo {

@@ -78,9 +78,10 @@ export class IscsiEngine implements TargetEngine {
         name: targetPortName(def.iqn, p.tpgt),
       });
     }
-    const groups = new TargetPortGroups(def.portGroups ?? []);
+    const groups = new TargetPortGroups(def.portGroups ?? [], { explicit: def.aluaExplicit === true });
     const device = new ScsiTargetDevice({
       alua: groups,
+      log: (level, msg, ctx) => this.opts.log(level, msg, ctx),
       targetIqn: def.iqn,
       // Offline LUNs exist but are hidden (the device keeps them for setLunOnline).
       luns: def.luns,

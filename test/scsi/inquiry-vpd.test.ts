@@ -28,7 +28,7 @@ describe('standard INQUIRY (SPC-4 §6.6.2)', () => {
     const r = await run(cdb.inquiry(0, 0, 255));
     expect(r.status).toBe(0);
     const expected = [
-      0x00, 0x00, 0x06, 0x12, 91, 0x38, 0x00, 0x02, // byte 5: TPGS 11b (implicit and explicit ALUA), 3PC
+      0x00, 0x00, 0x06, 0x12, 91, 0x18, 0x00, 0x02, // byte 5: TPGS 01b (implicit ALUA), 3PC
       ...ascii('VSTORAGE', 8),
       ...ascii('VSTORAGE-LUN', 16),
       ...ascii('0001', 4),

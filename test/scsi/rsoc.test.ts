@@ -9,12 +9,12 @@ describe('REPORT SUPPORTED OPERATION CODES (SPC-4 §6.35), generated from the co
   it('all commands: one 8-byte descriptor per table entry, sorted, SERVACTV where a service action exists', async () => {
     const h = await harness();
     const d = (await h.run(cdb.rsoc(0))).dataIn as Buffer;
-    const n = COMMAND_LIST.length;
+    const n = h.dev.commands.length; // the table, less SET TARGET PORT GROUPS without explicit ALUA
     expect(d.readUInt32BE(0)).toBe(8 * n);
     expect(d.length).toBe(4 + 8 * n);
     const seen: Array<[number, number, boolean, number]> = [];
     for (let o = 4; o < d.length; o += 8) seen.push([d[o], d.readUInt16BE(o + 2), (d[o + 5] & 1) === 1, d.readUInt16BE(o + 6)]);
-    const expected = [...COMMAND_LIST]
+    const expected = [...h.dev.commands]
       .sort((a, b) => a.opcode - b.opcode || (a.serviceAction ?? 0) - (b.serviceAction ?? 0))
       .map((c) => [c.opcode, c.serviceAction ?? 0, c.serviceAction !== undefined, c.cdbLength]);
     expect(seen).toEqual(expected);
@@ -27,7 +27,7 @@ describe('REPORT SUPPORTED OPERATION CODES (SPC-4 §6.35), generated from the co
   it('RCTD adds a command timeouts descriptor to every descriptor', async () => {
     const h = await harness();
     const d = (await h.run(cdb.rsoc(0, 0, 0, 65535, true))).dataIn as Buffer;
-    expect(d.readUInt32BE(0)).toBe(20 * COMMAND_LIST.length);
+    expect(d.readUInt32BE(0)).toBe(20 * h.dev.commands.length);
     for (let o = 4; o < d.length; o += 20) {
       expect(d[o + 5] & 0x02).toBe(0x02);
       expect(d.readUInt16BE(o + 8)).toBe(0x0a);

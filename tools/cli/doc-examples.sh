@@ -277,6 +277,9 @@ run alua-list -t ps2
 run portal-group -t ps2 -a 192.168.20.200 -g 1
 run alua-list -t ps2
 run portal-group -t ps2 -a 192.168.20.200 -g 2
+run alua-set -t ps2 --explicit on
+run alua-list -t ps2
+run alua-set -t ps2 --explicit off
 run alua-set -t ps2 -g 2 -s active-non-optimized
 run start -t ps2
 run alua-list -t ps2
@@ -288,6 +291,7 @@ run portal-up -t ps2 -a 192.168.20.200
 run alua-set -t ps2 -g 3 -s standby
 run alua-set -t ps2 -g 1 -s sleepy
 run portal-group -t ps2 -a 192.168.20.200 -g 1
+run alua-set -t ps2 --explicit on
 run stop -t ps2
 run delete -t ps2
 

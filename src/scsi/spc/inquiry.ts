@@ -15,15 +15,15 @@ export const inquiryAllocationLength = (cdb: Buffer): number => u16(cdb, 3);
 const STANDARD_LENGTH = 96;
 
 /** SPC-4 §6.6.2, table 140. */
-export function standardInquiry(present: boolean, multiPort: boolean, explicitAlua = true): Buffer {
+export function standardInquiry(present: boolean, multiPort: boolean, explicitAlua = false): Buffer {
   const b = Buffer.alloc(STANDARD_LENGTH);
   b[0] = present ? 0x00 : 0x7f; // qualifier 000b / type 00h (direct access), or 011b / 1Fh
   b[1] = 0x00; // RMB = 0: not removable
   b[2] = SPC4_VERSION;
   b[3] = 0x12; // NORMACA = 0, HISUP = 1, RESPONSE DATA FORMAT = 2
   b[4] = STANDARD_LENGTH - 5; // ADDITIONAL LENGTH
-  // TPGS (SPC-4 §6.6.2, §5.15): 11b implicit and explicit ALUA (REPORT and SET
-  // TARGET PORT GROUPS, alua.ts), or 01b implicit only when the states are fixed.
+  // TPGS (SPC-4 §6.6.2, §5.15): 01b implicit ALUA (REPORT TARGET PORT GROUPS), or
+  // 11b implicit and explicit (SET TARGET PORT GROUPS too) when the target offers it (alua.ts).
   b[5] = explicitAlua ? 0x30 : 0x10;
   b[5] |= 0x08; // 3PC: third-party copy, EXTENDED COPY (LID1) (spc/extended-copy.ts)
   b[6] = multiPort ? 0x10 : 0x00; // MULTIP
@@ -46,7 +46,7 @@ export function inquiry(ctx: CommandContext): ScsiResponse {
   const cdb = ctx.cdb;
   const lu = ctx.lu;
   if ((cdb[1] & 0x01) === 0) {
-    return { status: 0, dataIn: standardInquiry(lu !== null, ctx.device.ports().length > 1, ctx.device.alua.apply !== undefined) };
+    return { status: 0, dataIn: standardInquiry(lu !== null, ctx.device.ports().length > 1, ctx.device.alua.explicit === true) };
   }
   if (!lu) throw luNotSupported();
   const page = buildVpdPage(cdb[2], ctx as LuContext);

@@ -1,6 +1,9 @@
 /**
  * SET TARGET PORT GROUPS (SPC-4 §6.40): explicit asymmetric access state
- * transitions requested by an initiator (TPGS 11b in standard INQUIRY).
+ * transitions requested by an initiator, on a target that offers explicit
+ * ALUA (TPGS 11b in standard INQUIRY); otherwise the command is not
+ * supported (INVALID COMMAND OPERATION CODE, and REPORT SUPPORTED OPERATION
+ * CODES leaves it out).
  *
  * CDB: MAINTENANCE OUT, service action 0Ah, PARAMETER LIST LENGTH in bytes
  * 6-9. Parameter list: 4 reserved bytes, then 4-byte set target port group
@@ -18,7 +21,7 @@
  */
 import type { LuContext } from '../command.js';
 import { GOOD } from '../command.js';
-import { invalidFieldInParameterList, parameterListLengthError } from '../check-condition.js';
+import { invalidFieldInParameterList, invalidOpcode, parameterListLengthError } from '../check-condition.js';
 import { u16, u32 } from '../cdb.js';
 import { aluaStateName, AluaState, type PortGroupChange } from '../alua.js';
 import type { ScsiResponse } from '../types.js';
@@ -49,6 +52,7 @@ export function parseStpgList(data: Buffer, knownGroups: ReadonlySet<number>): P
 }
 
 export function setTargetPortGroups(ctx: LuContext): ScsiResponse {
+  if (!ctx.device.alua.explicit) throw invalidOpcode();
   const plen = stpgParameterListLength(ctx.cdb);
   if (plen === 0) return GOOD;
   const data = ctx.req.dataOut;

@@ -177,7 +177,7 @@ describe('daemon control verbs and CLI', () => {
     const list = await cli(['alua-list', '-t', 'ps1']);
     expect(list.out).toBe(
       [
-        `Target ${PS} (running):`,
+        `Target ${PS} (running, implicit ALUA):`,
         'GROUP  STATE                 PORTAL           TPGT  LISTENING',
         `1      standby               127.0.0.1:${ports[0]}  1     yes`,
         `2      active/non-optimized  127.0.0.1:${ports[1]}  2     yes`,
@@ -187,16 +187,38 @@ describe('daemon control verbs and CLI', () => {
     ini.close();
   });
 
-  it('shows a state an initiator set with SET TARGET PORT GROUPS next to the stored one', async () => {
+  it('explicit ALUA on: shows a state an initiator set with SET TARGET PORT GROUPS next to the stored one', async () => {
     await cli(['alua-set', '-t', 'ps1', '-g', '2', '-s', 'standby']);
+    expect(await cli(['alua-set', '-t', 'ps1', '--explicit', 'on'])).toEqual({ code: 0, out: '', err: '' });
+    expect((await store.getTarget(PS)).aluaExplicit).toBe(true);
     await cli(['start', '-t', 'ps1']);
+    expect(await cli(['alua-set', '-t', 'ps1', '--explicit', 'off'])).toMatchObject({ code: 1, err: expect.stringContaining('ISCSI_ERR_TARGET_RUNNING') });
     const ini = await login(ports[1]!);
     const list = Buffer.from([0, 0, 0, 0, 0x00, 0, 0, 2]);
     const stpg = Buffer.from([0xa4, 0x0a, 0, 0, 0, 0, 0, 0, 0, list.length, 0, 0]);
     expect((await ini.command({ cdb: stpg, dataOut: list })).status).toBe(0);
     const j = JSON.parse((await cli(['alua-list', '-t', 'ps1', '--json'])).out);
+    expect(j).toMatchObject({ explicit: true });
     expect(j.groups[1]).toMatchObject({ id: 2, state: 'active-optimized', configuredState: 'standby' });
-    expect((await cli(['alua-list', '-t', 'ps1'])).out).toContain('active/optimized (alua-set: standby)');
+    const text = (await cli(['alua-list', '-t', 'ps1'])).out;
+    expect(text).toContain('(running, implicit and explicit ALUA)');
+    expect(text).toContain('active/optimized (alua-set: standby)');
+    ini.close();
+    await cli(['stop', '-t', 'ps1', '-f']);
+    expect((await cli(['alua-set', '-t', 'ps1', '--explicit', 'off'])).code).toBe(0);
+    expect((await store.getTarget(PS)).aluaExplicit).toBeUndefined();
+  });
+
+  it('explicit ALUA off (default): SET TARGET PORT GROUPS is INVALID COMMAND OPERATION CODE and changes nothing', async () => {
+    await cli(['start', '-t', 'ps1']);
+    const ini = await login(ports[1]!);
+    const list = Buffer.from([0, 0, 0, 0, 0x02, 0, 0, 1]);
+    const stpg = Buffer.from([0xa4, 0x0a, 0, 0, 0, 0, 0, 0, 0, list.length, 0, 0]);
+    const r = await ini.command({ cdb: stpg, dataOut: list });
+    expect(decodeSense(r.sense!)).toMatchObject({ key: 5, asc: 0x20 });
+    expect((await client.status(PS)).targets[0]!.portGroups?.map((g) => g.state)).toEqual(['active-optimized', 'active-optimized']);
+    expect(await cli(['alua-set', '-t', 'ps1', '--explicit', 'maybe'])).toMatchObject({ code: 1, err: expect.stringContaining('ISCSI_ERR_BAD_REQUEST') });
+    expect(await cli(['alua-set', '-t', 'ps1', '--explicit', 'on', '-g', '1'])).toMatchObject({ code: 1, err: expect.stringContaining('ISCSI_ERR_BAD_REQUEST') });
     ini.close();
   });
 

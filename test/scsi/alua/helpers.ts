@@ -24,8 +24,11 @@ export interface AluaRig {
   set(id: number, state: AluaStateName): void;
 }
 
-export async function aluaRig(opts: { initial?: Array<{ id: number; state: AluaStateName }>; device?: Partial<ScsiTargetDeviceOptions> } = {}): Promise<AluaRig> {
-  const groups = new TargetPortGroups(opts.initial ?? []);
+/** `explicit` (default true here): SET TARGET PORT GROUPS offered (TPGS 11b), as `alua-set --explicit on`. */
+export async function aluaRig(
+  opts: { initial?: Array<{ id: number; state: AluaStateName }>; explicit?: boolean; device?: Partial<ScsiTargetDeviceOptions> } = {},
+): Promise<AluaRig> {
+  const groups = new TargetPortGroups(opts.initial ?? [], { explicit: opts.explicit ?? true });
   const dev = new ScsiTargetDevice({
     targetIqn: IQN,
     luns: [lunDef(0, 1 << 20), lunDef(1, 1 << 20)],

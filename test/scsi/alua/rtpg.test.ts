@@ -28,7 +28,7 @@ describe('REPORT TARGET PORT GROUPS (SPC-4 §6.27)', () => {
   });
 
   it('extended header (format 001b): FORMAT TYPE and IMPLICIT TRANSITION TIME', async () => {
-    const rig = await aluaRig({ device: { alua: new TargetPortGroups([{ id: 1, state: 'standby' }], 45) } });
+    const rig = await aluaRig({ device: { alua: new TargetPortGroups([{ id: 1, state: 'standby' }], { implicitTransitionSeconds: 45 }) } });
     const r = await rig.run(cdb.rtpg(1), rig.b);
     const d = r.dataIn as Buffer;
     expect([...d.subarray(0, 8)]).toEqual([...be32(32), 0x10, 45, 0, 0]);
@@ -94,12 +94,32 @@ describe('REPORT TARGET PORT GROUPS (SPC-4 §6.27)', () => {
     expect((await run(cdb.rtpg(0))).dataIn?.[5]).toBe(0x01);
     expect(((await run(cdb.inquiry(0, 0, 96))).dataIn![5] >> 4) & 0x03).toBe(0x01); // TPGS 01b
     const list = stpgList([{ state: 0, group: 1 }]);
-    expect(senseOf(await run(stpgCdb(list.length), list))).toMatchObject({ key: 5, asc: 0x26 });
+    expect(senseOf(await run(stpgCdb(list.length), list))).toMatchObject({ key: 5, asc: 0x20 });
   });
 });
 
 describe('standard INQUIRY TPGS (SPC-4 §6.6.2)', () => {
-  it('is 11b: implicit and explicit asymmetric access, on every port', async () => {
+  it('is 01b (implicit only) by default: SET TARGET PORT GROUPS is not supported nor reported', async () => {
+    const rig = await aluaRig({ explicit: false, initial: [{ id: 2, state: 'active-non-optimized' }] });
+    for (const n of [rig.a, rig.b, rig.c]) {
+      const d = (await rig.run(cdb.inquiry(0, 0, 96), n)).dataIn as Buffer;
+      expect((d[5] >> 4) & 0x03).toBe(0x01);
+    }
+    const list = stpgList([{ state: 0x00, group: 2 }]);
+    expect(senseOf(await rig.run(stpgCdb(list.length), rig.b, { data: list }))).toMatchObject({ key: 5, asc: 0x20, ascq: 0 });
+    expect(rig.groups.stateName(2)).toBe('active-non-optimized');
+    // REPORT SUPPORTED OPERATION CODES: one command, MAINTENANCE OUT / 0Ah: SUPPORT 001b (not supported).
+    expect((await rig.run(cdb.rsoc(0x02, 0xa4, 0x0a))).dataIn?.[1]! & 0x07).toBe(0x01);
+    const all = (await rig.run(cdb.rsoc(0))).dataIn as Buffer;
+    const listed: number[] = [];
+    for (let o = 4; o < 4 + all.readUInt32BE(0); o += 8) listed.push(all[o]!);
+    expect(listed).not.toContain(0xa4);
+    // Implicit transitions (the administrator) still work.
+    rig.set(2, 'standby');
+    expect(rig.groups.stateName(2)).toBe('standby');
+  });
+
+  it('is 11b with explicit ALUA: implicit and explicit asymmetric access, on every port', async () => {
     const rig = await aluaRig({ initial: [{ id: 2, state: 'standby' }] });
     for (const n of [rig.a, rig.b, rig.c]) {
       const d = (await rig.run(cdb.inquiry(0, 0, 96), n)).dataIn as Buffer;

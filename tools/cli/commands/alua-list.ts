@@ -12,7 +12,7 @@ import { targetState } from '../view.js';
 
 export const ALUA_LIST_EXAMPLES = ['# vstorage-iscsi alua-list -t ps2'];
 
-export function formatPortGroups(iqn: string, status: string, groups: PortGroupView[]): string {
+export function formatPortGroups(iqn: string, status: string, groups: PortGroupView[], explicit = false): string {
   const rows = [['GROUP', 'STATE', 'PORTAL', 'TPGT', 'LISTENING']];
   for (const g of groups) {
     let state = aluaStateText(g.state);
@@ -24,7 +24,7 @@ export function formatPortGroups(iqn: string, status: string, groups: PortGroupV
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)) + 2);
   const lines = rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('').trimEnd());
-  return [`Target ${iqn} (${status}):`, ...lines].join('\n') + '\n';
+  return [`Target ${iqn} (${status}, ${explicit ? 'implicit and explicit' : 'implicit'} ALUA):`, ...lines].join('\n') + '\n';
 }
 
 export function register(program: Command, ctx: CliContext): void {
@@ -41,8 +41,9 @@ export function register(program: Command, ctx: CliContext): void {
       const live = daemon?.targets.find((t) => t.iqn === iqn && t.running)?.portGroups;
       const groups = portGroupViews(rec, live);
       const status = targetState(rec, store.hostId, daemon);
-      if (o.json) ctx.io.stdout(JSON.stringify({ iqn, status, groups }, null, 2) + '\n');
-      else ctx.io.stdout(formatPortGroups(iqn, status, groups));
+      const explicit = rec.aluaExplicit === true;
+      if (o.json) ctx.io.stdout(JSON.stringify({ iqn, status, explicit, groups }, null, 2) + '\n');
+      else ctx.io.stdout(formatPortGroups(iqn, status, groups, explicit));
     });
   addExamples(cmd, ALUA_LIST_EXAMPLES);
 }

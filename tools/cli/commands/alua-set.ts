@@ -5,17 +5,28 @@
  * before maintenance (standby or unavailable). Stored in the target record
  * and, when the target runs on this node, applied at once: every initiator
  * gets ASYMMETRIC ACCESS STATE CHANGED and multipath hosts move their I/O.
+ *
+ * `alua-set -t IQN --explicit on|off`: whether initiators may change the
+ * states themselves (SET TARGET PORT GROUPS, TPGS 11b); off by default.
  */
 import type { Command } from 'commander';
 import { ClusterError, isClusterError } from '../../../src/cluster/errors.js';
-import { findPortal, parseAluaStateArg, parseGroupArg, setGroupState } from '../../../src/cluster/port-groups.js';
+import { findPortal, parseAluaStateArg, parseGroupArg, setExplicit, setGroupState } from '../../../src/cluster/port-groups.js';
 import { addExamples } from '../help.js';
 import type { CliContext } from '../context.js';
 
 export const ALUA_SET_EXAMPLES = [
   '# vstorage-iscsi alua-set -t ps2 -g 2 -s active-non-optimized',
   '# vstorage-iscsi alua-set -t ps2 -a 192.168.10.200 -s standby',
+  '# vstorage-iscsi alua-set -t ps2 --explicit on',
 ];
+
+function parseOnOff(text: string): boolean {
+  const v = text.trim().toLowerCase();
+  if (v === 'on' || v === 'yes') return true;
+  if (v === 'off' || v === 'no') return false;
+  throw new ClusterError('ISCSI_ERR_BAD_REQUEST', `--explicit takes on or off, not '${text}'`);
+}
 
 export function register(program: Command, ctx: CliContext): void {
   const cmd = program
@@ -24,11 +35,22 @@ export function register(program: Command, ctx: CliContext): void {
     .requiredOption('-t, --target <iqn>', 'target IQN (or name)')
     .option('-g, --group <id>', 'target port group ID (alua-list shows them)')
     .option('-a, --address <addr>', 'the group of this portal, ADDR[:PORT]')
-    .requiredOption(
-      '-s, --state <state>',
-      'active-optimized (ao), active-non-optimized (an), standby, unavailable or transitioning',
-    )
-    .action(async (o: { target: string; group?: string; address?: string; state: string }) => {
+    .option('-s, --state <state>', 'active-optimized (ao), active-non-optimized (an), standby, unavailable or transitioning')
+    .option('--explicit <on|off>', 'let initiators change states with SET TARGET PORT GROUPS (target stopped; default off)')
+    .action(async (o: { target: string; group?: string; address?: string; state?: string; explicit?: string }) => {
+      if (o.explicit !== undefined) {
+        if (o.group !== undefined || o.address !== undefined || o.state !== undefined) {
+          throw new ClusterError('ISCSI_ERR_BAD_REQUEST', 'give --explicit alone, or -g/-a with -s');
+        }
+        const on = parseOnOff(o.explicit);
+        const store = await ctx.store();
+        const iqn = store.resolveIqn(o.target);
+        await store.getTarget(iqn);
+        await ctx.assertNotRunningHere(iqn, 'changing whether it offers explicit ALUA');
+        await store.updateTarget(iqn, (r) => setExplicit(r, on));
+        return;
+      }
+      if (o.state === undefined) throw new ClusterError('ISCSI_ERR_BAD_REQUEST', 'give -s STATE (or --explicit on|off)');
       if ((o.group === undefined) === (o.address === undefined)) {
         throw new ClusterError('ISCSI_ERR_BAD_REQUEST', 'give either -g GROUP or -a ADDRESS (the group of that portal)');
       }

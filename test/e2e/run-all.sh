@@ -26,6 +26,7 @@ stage "hostile input" npx vitest run --config vitest.e2e.config.ts test/e2e/host
 stage "two nodes on one ISCSI_ROOT (register/unregister, remote, access lists, 50 parallel commands)" npx vitest run --config vitest.e2e.config.ts test/e2e/nodes
 stage "Linux kernel initiator in a VM" npx vitest run --config vitest.e2e.config.ts test/e2e/kernel-initiator
 stage "persistent reservations (kill -9, move to another daemon, sg_persist failover from a VM)" npx vitest run --config vitest.e2e.config.ts test/e2e/pr
+stage "dm-multipath + ALUA in a VM (two portals, portal down/up and standby under fio)" npx vitest run --config vitest.e2e.config.ts test/e2e/multipath
 
 echo
 [ ${#failures[@]} -gt 0 ] && printf 'failed stage: %s\n' "${failures[@]}"

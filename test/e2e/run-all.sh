@@ -25,6 +25,8 @@ stage "qemu-img convert round trip (256 MiB)" bash test/e2e/qemu-img/convert-rou
 stage "hostile input" npx vitest run --config vitest.e2e.config.ts test/e2e/hostile
 stage "two nodes on one ISCSI_ROOT (register/unregister, remote, access lists, 50 parallel commands)" npx vitest run --config vitest.e2e.config.ts test/e2e/nodes
 stage "Linux kernel initiator in a VM" npx vitest run --config vitest.e2e.config.ts test/e2e/kernel-initiator
+# The VM image now exists: multipath-tools itself checks the generated multipath.conf.
+stage "host-config checked by the VM image's multipath-tools" npx vitest run test/host-attach
 stage "persistent reservations (kill -9, move to another daemon, sg_persist failover from a VM)" npx vitest run --config vitest.e2e.config.ts test/e2e/pr
 stage "dm-multipath + ALUA in a VM (two portals, portal down/up and standby under fio)" npx vitest run --config vitest.e2e.config.ts test/e2e/multipath
 

@@ -28,6 +28,8 @@ export interface LunRecord {
   format: 'raw';
   /** Logical block size in bytes (SBC-3 §4.4): 512 (default) or 4096. */
   blockSize: 512 | 4096;
+  /** Physical block size reported in READ CAPACITY(16) (SBC-3 §4.6): 4096 on a 512-byte LUN makes it 512e; absent = the logical block size. */
+  physicalBlockSize?: 4096;
   /** Unit serial number (VPD 80h), stable. */
   serial: string;
   /** NAA IEEE Registered Extended designator (VPD 83h), 32 hex digits, stable. */

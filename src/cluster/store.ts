@@ -527,7 +527,7 @@ export class ClusterStore {
    * new NAA designator and serial. Allowed while the target runs; the daemon
    * shows it after a reload.
    */
-  async addLun(iqn: string, input: { id: number | string; sizeBytes: number; blockSize?: 512 | 4096 }): Promise<LunRecord> {
+  async addLun(iqn: string, input: { id: number | string; sizeBytes: number; blockSize?: 512 | 4096; physicalBlockSize?: 4096 }): Promise<LunRecord> {
     const id = parseLunId(input.id);
     const blockSize = input.blockSize ?? LUN_BLOCK_SIZE;
     if (input.sizeBytes % blockSize !== 0) {
@@ -558,6 +558,7 @@ export class ClusterStore {
         file,
         format: 'raw',
         blockSize,
+        ...(input.physicalBlockSize ? { physicalBlockSize: input.physicalBlockSize } : {}),
         serial: generateSerial(this.random),
         naa: generateNaa(this.random),
         online: true,

@@ -178,6 +178,16 @@ export const LUN_BLOCK_SIZE = 512;
 /** Logical block sizes a LUN may have (SBC-3 §4.4). */
 export const LUN_BLOCK_SIZES = [512, 4096] as const;
 
+/** `--physical-block-size 4096`: only a 512-byte LUN can have a larger physical block (512e). */
+export function parsePhysicalBlockSize(text: string | number | undefined, blockSize: 512 | 4096): 4096 | undefined {
+  if (text === undefined) return undefined;
+  if (Number(text) === blockSize) return undefined;
+  if (Number(text) !== 4096 || blockSize !== 512) {
+    throw new ClusterError('ISCSI_ERR_BAD_BLOCK_SIZE', `physical block size '${text}' is not supported for ${blockSize}-byte blocks: use 4096 with --block-size 512`);
+  }
+  return 4096;
+}
+
 /** `--block-size 512|4096`. */
 export function parseBlockSize(text: string | number | undefined): 512 | 4096 {
   if (text === undefined) return LUN_BLOCK_SIZE;

@@ -214,6 +214,7 @@ export class Daemon {
         id: l.id,
         store: stores[i]!,
         blockSize: l.blockSize,
+        ...(l.physicalBlockSize ? { physicalBlockSize: l.physicalBlockSize } : {}),
         serial: l.serial,
         naa: l.naa,
         online: l.online,

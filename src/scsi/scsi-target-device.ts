@@ -148,7 +148,7 @@ export class ScsiTargetDevice implements ScsiTarget, DeviceServices {
 
   private insertLun(l: LunDefinition): LogicalUnit {
     if (this.all.has(l.id)) throw new ScsiTargetError('SCSI_LUN_EXISTS', `LUN ${l.id} already exists on ${this.targetIqn}`);
-    const lu = new LogicalUnit(l, { writeCache: this.writeCache }, this.limits, { physicalBlockBytes: this.physicalBlockBytes });
+    const lu = new LogicalUnit(l, { writeCache: this.writeCache }, this.limits, { physicalBlockBytes: l.physicalBlockSize ?? this.physicalBlockBytes });
     this.attachPersistentReservations(lu);
     this.all.set(l.id, lu);
     if (l.online) this.visible.set(l.id, lu);

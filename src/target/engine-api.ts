@@ -45,6 +45,8 @@ export interface LunDefinition {
   naa: string;
   /** When false the LUN is hidden from initiators (Online: No). */
   online: boolean;
+  /** Physical block size in bytes (SBC-3 §4.6), e.g. 4096 on a 512-byte LUN (512e); default: the logical block size. */
+  physicalBlockSize?: number;
 }
 
 export interface ChapSecret {

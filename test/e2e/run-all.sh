@@ -20,6 +20,11 @@ stage() {
 
 stage "libiscsi conformance (iscsi-test-cu -d -v -t ALL, two portals)" bash test/e2e/libiscsi/run-ours.sh
 stage "libiscsi conformance on a 4096-byte-block LUN" env OURD_BLOCK_SIZE=4096 OURD_NO_BUILD=1 bash test/e2e/libiscsi/run-ours.sh
+for t in ALL.CompareAndWrite.InvalidDataOutSize ALL.WriteSame10 ALL.WriteSame16; do
+  stage "libiscsi $t on a 512e LUN (tests that need LBPPB > 1; none may skip)" \
+    env OURD_PHYSICAL_BLOCK_SIZE=4096 OURD_NO_BUILD=1 OURD_EXPECTATIONS=test/e2e/libiscsi/expectations-512e.txt \
+    bash test/e2e/libiscsi/run-ours.sh -t "$t"
+done
 stage "SCSI layer conformance incl. a 512e LUN (libiscsi via test mini target)" env SCSI_LIBISCSI=1 npx vitest run test/scsi/conformance
 stage "qemu-img convert round trip (256 MiB)" bash test/e2e/qemu-img/convert-roundtrip.sh ours
 stage "hostile input" npx vitest run --config vitest.e2e.config.ts test/e2e/hostile

@@ -24,6 +24,7 @@
 #                    OURD_ROOT (= ISCSI_ROOT) OURD_LOG (daemon stdout+stderr)
 # Settings (env):    OURD_NAME (default e2e)   OURD_LUN_SIZE (default 1G)
 #                    OURD_BLOCK_SIZE (logical block size, 512 default or 4096)
+#                    OURD_PHYSICAL_BLOCK_SIZE (4096 for a 512e LUN)
 #                    OURD_NO_BUILD=1 (skip `npm run build`)
 #                    OURD_START_TIMEOUT (s, default 30)
 #                    OURD_NODE (node binary, default node)
@@ -143,7 +144,7 @@ start_ourd() {
     OURD_IQN=$(sed -n 's/^[[:space:]]*IQN:[[:space:]]*\(iqn\.[^[:space:]]*\).*/\1/p' <<<"$out" | head -n 1)
     [[ -n "$OURD_IQN" ]] || OURD_IQN=$(grep -o 'iqn\.[^[:space:]]*' <<<"$out" | head -n 1)
     [[ -n "$OURD_IQN" ]] || OURD_IQN="iqn.2014-04.com.vstorage:$name"
-    if ! out=$(ourd_cli lun-add -t "$OURD_IQN" -l 1 -s "$size" --block-size "${OURD_BLOCK_SIZE:-512}" 2>&1); then
+    if ! out=$(ourd_cli lun-add -t "$OURD_IQN" -l 1 -s "$size" --block-size "${OURD_BLOCK_SIZE:-512}" ${OURD_PHYSICAL_BLOCK_SIZE:+--physical-block-size "$OURD_PHYSICAL_BLOCK_SIZE"} 2>&1); then
         _ourd_fail "cli lun-add failed: $out" "$OURD_LOG"; return 1
     fi
     if ! out=$(ourd_cli start -t "$OURD_IQN" 2>&1); then

@@ -16,7 +16,7 @@ e2e_on_exit stop_ourd
 
 mapfile -t ports < <(e2e_free_ports 2) || exit 2
 start_ourd "${ports[@]}" || { e2e_err "our daemon did not start; logs in $E2E_LOG_DIR"; exit 2; }
-expect="$HERE/expectations.txt"
+expect="${OURD_EXPECTATIONS:-$HERE/expectations.txt}"
 if [[ "${OURD_BLOCK_SIZE:-512}" == 4096 ]]; then
     # Allowances that only hold on 4096-byte LUNs come first (first matching line wins).
     expect="$E2E_LOG_DIR/expectations-4096.effective.txt"

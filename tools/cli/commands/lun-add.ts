@@ -1,6 +1,6 @@
 /** `lun-add -t IQN -l ID -s SIZE` (source 4.2.2). */
 import type { Command } from 'commander';
-import { parseBlockSize, parseSize } from '../../../src/cluster/validate.js';
+import { parseBlockSize, parsePhysicalBlockSize, parseSize } from '../../../src/cluster/validate.js';
 import { isClusterError } from '../../../src/cluster/errors.js';
 import type { CliContext } from '../context.js';
 
@@ -12,12 +12,14 @@ export function register(program: Command, ctx: CliContext): void {
     .requiredOption('-l, --lun <id>', 'LUN ID, 0-255')
     .requiredOption('-s, --size <size>', 'size, e.g. 100G, 512M, 1T (16T maximum)')
     .option('--block-size <bytes>', 'logical block size: 512 (default) or 4096')
-    .action(async (o: { target: string; lun: string; size: string; blockSize?: string }) => {
+    .option('--physical-block-size <bytes>', 'physical block size to report: 4096 on a 512-byte LUN (512e)')
+    .action(async (o: { target: string; lun: string; size: string; blockSize?: string; physicalBlockSize?: string }) => {
       const store = await ctx.store();
       const iqn = store.resolveIqn(o.target);
       const size = parseSize(o.size);
       const blockSize = parseBlockSize(o.blockSize);
-      const lun = await store.addLun(iqn, { id: o.lun, sizeBytes: size, blockSize });
+      const physicalBlockSize = parsePhysicalBlockSize(o.physicalBlockSize, blockSize);
+      const lun = await store.addLun(iqn, { id: o.lun, sizeBytes: size, blockSize, physicalBlockSize });
       // A running target picks the LUN up when no initiator is logged in.
       try {
         await ctx.daemon.reload(iqn, false);

@@ -282,8 +282,11 @@ export class Qcow2Store implements BlockStore {
     if (len === 0) return fua ? this.flush() : Promise.resolve();
     const host = this.hostFor(offset, len, true);
     if (host > 0) {
-      const p = this.directIo(true, buf, 0, len, host, true);
-      return fua ? p.then(() => this.fuaBarrier()) : p;
+      if (!fua) return this.directIo(true, buf, 0, len, host, true);
+      return this.guard(async () => {
+        await this.directIo(true, buf, 0, len, host, false);
+        await this.fuaBarrier();
+      });
     }
     return this.guard(() => this.slowWrite(buf, offset, fua));
   }

@@ -313,6 +313,42 @@ describe('discard, zeroing and allocation', () => {
     expectClean(s.path);
   });
 
+  it('thin: Used follows the data written, and drops after unmapping it, without a flush', async () => {
+    const s = await createQcow2Store(f('thin.qcow2'), 100 * GiB, { writebackIntervalMs: 1000 });
+    open.push(s);
+    const chunk = Buffer.alloc(4 * MiB, 0x5a);
+    for (let off = 0; off < 256 * MiB; off += chunk.length) await s.write(chunk, 40 * GiB + off, false);
+    await s.flush();
+    const used = await s.allocatedBytes();
+    expect(used).toBeGreaterThanOrEqual(256 * MiB);
+    expect(used).toBeLessThan(256 * MiB + 4 * MiB);
+    await s.discard(40 * GiB, 256 * MiB);
+    // The store syncs and punches on its own shortly after an unmap.
+    const t0 = Date.now();
+    while ((await s.allocatedBytes()) > 4 * MiB && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 50));
+    expect(await s.allocatedBytes()).toBeLessThan(4 * MiB);
+    expect(await s.allocation(0, 100 * GiB)).toEqual([{ offset: 0, length: 100 * GiB, mapped: false }]);
+    await s.close();
+    expectClean(s.path);
+  });
+
+  it('without hole punching, released clusters are still re-used and read as zeros', async () => {
+    const s = await create('np.qcow2', 16 * MiB, { fallocateCommand: 'false' });
+    await s.write(Buffer.alloc(4 * CS, 0x66), 0, false);
+    await s.discard(0, 4 * CS);
+    await s.drain();
+    expect(s.stats.punches).toBe(0);
+    expect(s.stats.frees).toBe(4);
+    const size = fs.statSync(s.path).size;
+    await s.write(pattern(4096, 1), 8 * CS + 4096, false);
+    expect(fs.statSync(s.path).size).toBe(size);
+    const c = await readAt(s, 8 * CS, CS);
+    expect(c.subarray(0, 4096).equals(Buffer.alloc(4096))).toBe(true);
+    expect(c.subarray(8192).equals(Buffer.alloc(CS - 8192))).toBe(true);
+    await s.close();
+    expectClean(s.path);
+  });
+
   it('writeZeroes without deallocation keeps clusters mapped and reading zeros', async () => {
     const s = await create('a.qcow2', 16 * MiB);
     await s.write(Buffer.alloc(4 * CS, 0x55), 0, false);

@@ -4,6 +4,7 @@
  */
 import { ClusterError } from './errors.js';
 import { ALUA_STATE_NAMES, type AluaStateName } from '../scsi/alua.js';
+import type { ImageFormat } from '../lun/open-store.js';
 
 export const RECORD_VERSION = 1;
 
@@ -23,9 +24,23 @@ export interface LunRecord {
   /** 0..255 (validate.ts MAX_LUN_ID). */
   id: number;
   sizeBytes: number;
-  /** Image file name inside the target directory. */
+  /**
+   * File name, inside the target directory, of the image initiators write
+   * to: the top of the LUN's snapshot chain (src/snapshots).
+   */
   file: string;
-  format: 'raw';
+  /** Format of that image (src/lun/open-store.ts). Records written before qcow2 existed say 'raw'. */
+  format: ImageFormat;
+  /** qcow2 cluster size in bytes of images made for this LUN (`lun-add --cluster-size`); absent for raw LUNs. */
+  clusterSize?: number;
+  /**
+   * Snapshots of the LUN, oldest first (src/snapshots, source 4.2.10). Each
+   * is a frozen image of the chain; the top image (`file`) continues on
+   * `base`. Absent: no snapshots.
+   */
+  snapshots?: SnapshotRecord[];
+  /** UUID of the snapshot the top image continues on (the current snapshot, `*` in snapshot-list), or null/absent. */
+  base?: string | null;
   /** Logical block size in bytes (SBC-3 §4.4): 512 (default) or 4096. */
   blockSize: 512 | 4096;
   /** Physical block size reported in READ CAPACITY(16) (SBC-3 §4.6): 4096 on a 512-byte LUN makes it 512e; absent = the logical block size. */
@@ -37,6 +52,19 @@ export interface LunRecord {
   /** false hides the LUN from initiators (source 4.2.3 "Online: No"). */
   online: boolean;
   created: string;
+}
+
+/** One LUN snapshot (source 4.2.10): a read-only image in the LUN's qcow2 backing chain. */
+export interface SnapshotRecord {
+  /** RFC 4122 UUID, lower case. */
+  uuid: string;
+  /** UUID of the snapshot this one continues on, or null for the first of a chain. */
+  parent: string | null;
+  /** Image file name inside the target directory. */
+  file: string;
+  format: ImageFormat;
+  created: string;
+  description: string;
 }
 
 export type DesiredState = 'running' | 'stopped';
@@ -129,6 +157,14 @@ export function parseTargetRecord(text: string, file: string): TargetRecord {
     if (!isObj(l) || !isInt(l.id) || !isInt(l.sizeBytes) || typeof l.file !== 'string' || typeof l.naa !== 'string' || typeof l.serial !== 'string') {
       throw corrupt(file, 'bad LUN entry');
     }
+    if (l.format !== 'raw' && l.format !== 'qcow2') throw corrupt(file, `bad format of LUN ${l.id}`);
+    if (l.snapshots !== undefined) {
+      const snapOk = (x: unknown) =>
+        isObj(x) && typeof x.uuid === 'string' && (x.parent === null || typeof x.parent === 'string') && typeof x.file === 'string' &&
+        (x.format === 'raw' || x.format === 'qcow2') && typeof x.created === 'string' && typeof x.description === 'string';
+      if (!Array.isArray(l.snapshots) || !l.snapshots.every(snapOk)) throw corrupt(file, `bad snapshots of LUN ${l.id}`);
+    }
+    if (!(l.base === undefined || l.base === null || typeof l.base === 'string')) throw corrupt(file, `bad base of LUN ${l.id}`);
   }
   if (v.desiredState !== 'running' && v.desiredState !== 'stopped') throw corrupt(file, 'bad desiredState');
   if (!(v.host === null || typeof v.host === 'string')) throw corrupt(file, 'bad host');

@@ -20,6 +20,12 @@ export interface BlockStore {
   readonly sizeBytes: number;
   /** Human-readable kind for logs and `list` (e.g. "raw", "qcow2"). */
   readonly format: string;
+  /**
+   * Smallest range `discard` deallocates, in bytes (a qcow2 cluster);
+   * smaller ranges are zeroed in place. Reported as OPTIMAL UNMAP
+   * GRANULARITY (SBC-3 §6.5.3). Absent: the 4 KiB store unit.
+   */
+  readonly unmapGranularityBytes?: number;
   /** Fill `buf` entirely from `offset`. Unallocated ranges read as zeros. */
   read(buf: Buffer, offset: number): Promise<void>;
   /** Write all of `buf` at `offset`. */

@@ -184,7 +184,12 @@ export class LogicalUnit {
     this.serial = definition.serial;
     this.naa = definition.naa.toLowerCase();
     this.mode = new ModeParameters(modeDefaults);
-    this.limits = consistentLimits({ ...defaultLimits(definition.blockSize), ...limits });
+    const storeGranularity = definition.store.unmapGranularityBytes;
+    const unmapGranularity =
+      storeGranularity !== undefined && storeGranularity > definition.blockSize
+        ? { unmapGranularityBlocks: storeGranularity / definition.blockSize }
+        : {};
+    this.limits = consistentLimits({ ...defaultLimits(definition.blockSize), ...unmapGranularity, ...limits });
     this.physicalBlockBytes = physicalBlockBytesFor(definition.blockSize, opts.physicalBlockBytes);
     this.lbppbExponent = Math.log2(this.physicalBlockBytes / definition.blockSize);
   }

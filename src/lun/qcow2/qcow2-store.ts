@@ -137,6 +137,10 @@ export class Qcow2Store implements BlockStore {
   readonly clusterSize: number;
   readonly clusterBits: number;
   readonly version: 2 | 3;
+  /** A whole cluster is what discard releases (smaller ranges are zeroed in place). */
+  get unmapGranularityBytes(): number {
+    return this.clusterSize;
+  }
   private fd: number;
   private size: number;
   private readonly hdr: Qcow2Header;

@@ -45,6 +45,10 @@ export type ClusterErrorCode =
   | 'ISCSI_ERR_GROUP_NOT_FOUND'
   | 'ISCSI_ERR_PORTAL_NOT_FOUND'
   | 'ISCSI_ERR_TARGET_NOT_RUNNING'
+  | 'ISCSI_ERR_LUN_ONLINE'
+  | 'ISCSI_ERR_BAD_UUID'
+  | 'ISCSI_ERR_SNAPSHOT_NOT_FOUND'
+  | 'ISCSI_ERR_SNAPSHOT_CHAIN'
   | 'ISCSI_ERR_INTERNAL';
 
 export class ClusterError extends Error {

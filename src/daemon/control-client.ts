@@ -140,4 +140,10 @@ export function sessionsOf(e: unknown): SessionInfo[] {
   return [];
 }
 
+  /** A snapshot operation on a LUN of the running target (src/snapshots/daemon-op.ts); merges may take long. */
+  async snapshot(req: { action: 'create' | 'switch' | 'delete'; iqn: string; lun: number; uuid?: string; description?: string }): Promise<{ uuid: string }> {
+    const r = check(await callDaemon(this.socketPath, { op: 'snapshot', ...req }, { ...this.opts, timeoutMs: this.opts.timeoutMs ?? 3_600_000 }));
+    return { uuid: String(r.uuid) };
+  }
+
 export type { TargetStatus };

@@ -16,6 +16,9 @@
  *   {"op":"portal-down","iqn","portal":"A:P"}      → {"ok":true,"iqn","portal","changed","dropped"} (stop listening on
  *   {"op":"portal-up","iqn","portal":"A:P"}        → {"ok":true,"iqn","portal","changed"}            one portal / resume)
  * Errors: {"ok":false,"error":{"code":"ISCSI_ERR_...","message":"..."}}; a stop
+ *   {"op":"snapshot","action":"create"|"switch"|"delete","iqn","lun":N[,"uuid"][,"description"]}
+ *                                                  → {"ok":true,"iqn","lun","uuid"} (src/snapshots/daemon-op.ts; the LUN's
+ *                                                   image is detached meanwhile, initiator I/O to it waits)
  * or reload refused because initiators are logged in has code
  * ISCSI_ERR_SESSIONS_ACTIVE and carries "sessions":[SessionInfo].
  */
@@ -33,7 +36,8 @@ export type ControlRequest =
   | { id?: unknown; op: 'reload'; iqn: string; force?: boolean }
   | { id?: unknown; op: 'apply-luns'; iqn: string }
   | { id?: unknown; op: 'alua-set'; iqn: string; group: number; state: string }
-  | { id?: unknown; op: 'portal-down' | 'portal-up'; iqn: string; portal: string };
+  | { id?: unknown; op: 'portal-down' | 'portal-up'; iqn: string; portal: string }
+  | { id?: unknown; op: 'snapshot'; action: 'create' | 'switch' | 'delete'; iqn: string; lun: number; uuid?: string; description?: string };
 
 export type ControlOp = ControlRequest['op'];
 

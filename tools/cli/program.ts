@@ -28,6 +28,7 @@ import { register as aluaSet } from './commands/alua-set.js';
 import { register as aluaList } from './commands/alua-list.js';
 import { register as portalGroup } from './commands/portal-group.js';
 import { register as portalDown, registerUp as portalUp } from './commands/portal-down.js';
+import { registerSnapshotCommands as snapshots } from './commands/snapshot.js';
 import { addAllExamples } from './help.js';
 
 export const VERSION = '0.1.0';
@@ -47,6 +48,7 @@ export function buildProgram(ctx: CliContext): Command {
   hostAttach(program, ctx);
   // ALUA target port groups and portal state (multipath hosts).
   for (const add of [aluaList, aluaSet, portalGroup, portalDown, portalUp]) add(program, ctx);
+  snapshots(program, ctx);
   completion(program, ctx);
   addAllExamples(program);
   for (const c of program.commands) {

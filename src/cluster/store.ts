@@ -5,7 +5,9 @@
  * Layout:
  *   ISCSI_ROOT/
  *     targets/<iqn>/target.json      TargetRecord (records.ts)
- *     targets/<iqn>/lun-<id>.raw     LUN images (sparse raw, src/lun/raw-store.ts)
+ *     targets/<iqn>/lun-<id>.qcow2   LUN images (qcow2 thin images, src/lun/qcow2, or
+ *     targets/<iqn>/lun-<id>.raw       sparse raw, src/lun/raw-store.ts), snapshot
+ *                                      chains beside them (src/snapshots)
  *     accounts/<user>.json           AccountRecord, mode 0600 (directory 0700)
  *     locks/global.lock              create/delete/portal and account changes
  *     locks/<iqn>.lock               one target's read-modify-write cycles
@@ -49,7 +51,8 @@ import {
   type TargetRecord,
 } from './records.js';
 import { requireRoot, resolveHostId, type IscsiConfig } from './config.js';
-import { createRawStore, openRawStore } from '../lun/raw-store.js';
+import { createStore, openStore, type ImageFormat } from '../lun/open-store.js';
+import { inspectAdoptedImage, lunImageFiles, MAX_RAW_LUN_SIZE, parseClusterSize } from './lun-images.js';
 import { applyAccessChanges, initialAccess, normalizeAccessChanges, type AccessChanges } from './access.js';
 
 export interface ClusterStoreOptions {
@@ -79,6 +82,20 @@ export interface CreateTargetInput {
   /** Initiator access list (`--allow`, `--deny`); default: everyone. */
   allow?: string[] | undefined;
   deny?: string[] | undefined;
+}
+
+export interface AddLunInput {
+  id: number | string;
+  /** Required for a new image; for an adopted one it may grow it (never shrink). */
+  sizeBytes?: number | undefined;
+  blockSize?: 512 | 4096;
+  physicalBlockSize?: 4096 | undefined;
+  /** Default qcow2 (thin, snapshots); raw for a plain sparse file. */
+  format?: ImageFormat | undefined;
+  /** qcow2 cluster size in bytes (`--cluster-size`). */
+  clusterSize?: number | string | undefined;
+  /** Adopt this existing qcow2 or raw image instead of creating one (`--image FILE`). */
+  image?: string | undefined;
 }
 
 export interface SetTargetInput {
@@ -523,40 +540,68 @@ export class ClusterStore {
   }
 
   /**
-   * `lun-add -t IQN -l ID -s SIZE`: creates a sparse image and the LUN with a
-   * new NAA designator and serial. Allowed while the target runs; the daemon
-   * shows it after a reload.
+   * `lun-add -t IQN -l ID -s SIZE [--format qcow2|raw] [--cluster-size N]`:
+   * creates a thin image (qcow2 v3 by default, src/lun/qcow2) and the LUN
+   * with a new NAA designator and serial; with `image` it adopts an existing
+   * qcow2 or raw image instead, moving it into the target directory (like a
+   * storage array's "manage existing volume"). Allowed while the target
+   * runs; the daemon serves the LUN after a reload.
    */
-  async addLun(iqn: string, input: { id: number | string; sizeBytes: number; blockSize?: 512 | 4096; physicalBlockSize?: 4096 }): Promise<LunRecord> {
+  async addLun(iqn: string, input: AddLunInput): Promise<LunRecord> {
     const id = parseLunId(input.id);
     const blockSize = input.blockSize ?? LUN_BLOCK_SIZE;
-    if (input.sizeBytes % blockSize !== 0) {
-      throw new ClusterError('ISCSI_ERR_BAD_SIZE', `size ${input.sizeBytes} is not a multiple of the ${blockSize}-byte block size`);
+    const adopt = input.image === undefined ? undefined : await inspectAdoptedImage(input.image, blockSize);
+    const format: ImageFormat = adopt?.format ?? input.format ?? 'qcow2';
+    if (adopt && input.format !== undefined && input.format !== adopt.format) {
+      throw new ClusterError('ISCSI_ERR_BAD_IMAGE', `${input.image} is a ${adopt.format} image, not ${input.format}`);
     }
+    if (adopt && input.clusterSize !== undefined) {
+      throw new ClusterError('ISCSI_ERR_BAD_REQUEST', '--cluster-size applies to new images only, not to an adopted one (--image)');
+    }
+    const sizeBytes = input.sizeBytes ?? adopt?.sizeBytes;
+    if (sizeBytes === undefined) throw new ClusterError('ISCSI_ERR_BAD_SIZE', 'a new LUN needs a size (-s SIZE)');
+    if (adopt && sizeBytes < adopt.sizeBytes) {
+      throw new ClusterError('ISCSI_ERR_BAD_SIZE', `size ${formatSizeM(sizeBytes)} is smaller than the image ${input.image} (${formatSizeM(adopt.sizeBytes)}); images never shrink`);
+    }
+    if (sizeBytes % blockSize !== 0) {
+      throw new ClusterError('ISCSI_ERR_BAD_SIZE', `size ${sizeBytes} is not a multiple of the ${blockSize}-byte block size`);
+    }
+    if (format === 'raw' && sizeBytes > MAX_RAW_LUN_SIZE) {
+      throw new ClusterError('ISCSI_ERR_BAD_SIZE', 'raw images are at most 16T (the ext4 file size limit): use the default qcow2 format for larger LUNs');
+    }
+    const clusterSize = format === 'qcow2' ? (adopt?.clusterSize ?? parseClusterSize(input.clusterSize)) : undefined;
     let added: LunRecord | undefined;
+    let adoptedFrom: string | undefined;
     await this.updateTarget(iqn, async (rec) => {
       if (rec.luns.some((l) => l.id === id)) {
         throw new ClusterError('ISCSI_ERR_LUN_EXISTS', `target ${rec.iqn} already has LUN ${id}`);
       }
-      const file = `lun-${id}.raw`;
+      const file = `lun-${id}.${format}`;
       const final = this.lunPath(rec.iqn, { file });
-      // Build the image under a temporary name; an image left at the final
-      // name by a crash is an orphan (no record names it) and is replaced.
-      const tmp = path.join(this.targetDir(rec.iqn), `.${file}.${this.random(4).toString('hex')}.tmp`);
-      const store = await createRawStore(tmp, input.sizeBytes);
-      try {
-        await store.close();
-        await fs.rename(tmp, final);
-      } catch (e) {
-        await fs.rm(tmp, { force: true }).catch(() => undefined);
-        throw e;
+      if (adopt) {
+        await this.moveAdoptedImage(adopt.path, final);
+        adoptedFrom = adopt.path;
+        if (sizeBytes > adopt.sizeBytes) await this.resizeImage(final, format, sizeBytes);
+      } else {
+        // Build the image under a temporary name; an image left at the final
+        // name by a crash is an orphan (no record names it) and is replaced.
+        const tmp = path.join(this.targetDir(rec.iqn), `.${file}.${this.random(4).toString('hex')}.tmp`);
+        try {
+          const store = await createStore(tmp, format, sizeBytes, clusterSize ? { clusterSize } : {});
+          await store.close();
+          await fs.rename(tmp, final);
+        } catch (e) {
+          await fs.rm(tmp, { force: true }).catch(() => undefined);
+          throw e;
+        }
       }
       await fsyncDir(this.targetDir(rec.iqn));
       added = {
         id,
-        sizeBytes: input.sizeBytes,
+        sizeBytes,
         file,
-        format: 'raw',
+        format,
+        ...(clusterSize ? { clusterSize } : {}),
         blockSize,
         ...(input.physicalBlockSize ? { physicalBlockSize: input.physicalBlockSize } : {}),
         serial: generateSerial(this.random),
@@ -567,19 +612,59 @@ export class ClusterStore {
       rec.luns.push(added);
       rec.luns.sort((a, b) => a.id - b.id);
     }).catch(async (e) => {
-      // No partial change: an image created for a record that was not written is removed.
-      if (added) await fs.rm(this.lunPath(validateIqn(iqn), added), { force: true }).catch(() => undefined);
+      // No partial change: an adopted image goes back where it was, a created one is removed.
+      if (added) {
+        const at = this.lunPath(validateIqn(iqn), added);
+        if (adoptedFrom) await fs.rename(at, adoptedFrom).catch(() => undefined);
+        else await fs.rm(at, { force: true }).catch(() => undefined);
+      }
       throw e;
     });
     return added!;
   }
 
-  /** `lun-grow -t IQN -l ID -s SIZE`: the target must be stopped; sizes only grow. */
-  async growLun(iqn: string, idText: number | string, sizeBytes: number): Promise<LunRecord> {
+  /** Move an adopted image into a target directory: a rename, so it must be on the ISCSI_ROOT file system. */
+  private async moveAdoptedImage(from: string, to: string): Promise<void> {
+    try {
+      await fs.link(from, to);
+    } catch (e) {
+      const c = errnoCode(e);
+      if (c === 'EXDEV') {
+        throw new ClusterError(
+          'ISCSI_ERR_BAD_IMAGE',
+          `${from} is on another file system than ISCSI_ROOT ${this.root}: copy it there first (e.g. qemu-img convert -O qcow2 ${from} ${this.root}/image.qcow2) and adopt the copy`,
+        );
+      }
+      if (c === 'EPERM' || c === 'ENOTSUP' || c === 'EOPNOTSUPP') {
+        // No hard links on this file system: a rename (`to` does not exist unless a crash left an orphan there).
+        await fs.rename(from, to);
+        return;
+      }
+      if (c !== 'EEXIST') throw e;
+      // An orphan from an earlier crash: no record names it.
+      await fs.rm(to, { force: true });
+      await fs.link(from, to);
+    }
+    await fs.rm(from);
+  }
+
+  private async resizeImage(file: string, format: ImageFormat, sizeBytes: number): Promise<void> {
+    const store = await openStore(file, format);
+    try {
+      await store.resize(sizeBytes);
+    } finally {
+      await store.close();
+    }
+  }
+
+  /**
+   * Grow a LUN's record to `sizeBytes` after `resizeImage` grew its image
+   * (the record is written only if that succeeded). Sizes only grow.
+   */
+  async growLunRecord(iqn: string, idText: number | string, sizeBytes: number, resizeImage: (lun: LunRecord) => Promise<void>): Promise<LunRecord> {
     const id = parseLunId(idText);
     let grown: LunRecord | undefined;
     await this.updateTarget(iqn, async (rec) => {
-      assertStopped(rec, 'growing a LUN');
       const lun = this.findLun(rec, id);
       if (sizeBytes <= lun.sizeBytes) {
         throw new ClusterError(
@@ -587,28 +672,43 @@ export class ClusterStore {
           `new size ${formatSizeM(sizeBytes)} of LUN ${id} is not larger than its current size ${formatSizeM(lun.sizeBytes)}`,
         );
       }
-      const file = this.lunPath(rec.iqn, lun);
-      const store = await openRawStore(file);
-      try {
-        await store.resize(sizeBytes);
-      } finally {
-        await store.close();
+      if (lun.format === 'raw' && sizeBytes > MAX_RAW_LUN_SIZE) {
+        throw new ClusterError('ISCSI_ERR_BAD_SIZE', `LUN ${id} is a raw image, and raw images are at most 16T`);
       }
+      await resizeImage(lun);
       lun.sizeBytes = sizeBytes;
       grown = lun;
-    }).catch(async (e) => {
-      if (grown) {
-        // Record not written: shrink the image back (the target is stopped, nothing wrote past the old end).
-        const rec = await this.getTarget(iqn).catch(() => undefined);
-        const old = rec?.luns.find((l) => l.id === id);
-        if (rec && old) await fs.truncate(this.lunPath(rec.iqn, old), old.sizeBytes).catch(() => undefined);
-      }
-      throw e;
     });
     return grown!;
   }
 
-  /** `lun-delete -t IQN -l ID`: the target must be stopped; the image is removed. */
+  /**
+   * `lun-grow -t IQN -l ID -s SIZE` of a stopped target (source 4.2.2 note 2;
+   * a running target's LUN grows through its daemon, Daemon.growLunOnline).
+   * If the record cannot be written after the image grew, a raw image is cut
+   * back; a qcow2 image keeps its larger virtual size, which is harmless
+   * (nothing was written past the old end, and the record size is served
+   * until the next grow).
+   */
+  async growLun(iqn: string, idText: number | string, sizeBytes: number): Promise<LunRecord> {
+    let grown: LunRecord | undefined;
+    return this.growLunRecord(iqn, idText, sizeBytes, async (lun) => {
+      const rec = await this.getTarget(iqn);
+      assertStopped(rec, 'growing a LUN');
+      if (sizeBytes % lun.blockSize !== 0) {
+        throw new ClusterError('ISCSI_ERR_BAD_SIZE', `size ${sizeBytes} is not a multiple of the ${lun.blockSize}-byte block size of LUN ${lun.id}`);
+      }
+      await this.resizeImage(this.lunPath(rec.iqn, lun), lun.format, sizeBytes);
+      grown = { ...lun };
+    }).catch(async (e) => {
+      if (grown && grown.format === 'raw') {
+        await fs.truncate(this.lunPath(validateIqn(iqn), grown), grown.sizeBytes).catch(() => undefined);
+      }
+      throw e;
+    });
+  }
+
+  /** `lun-delete -t IQN -l ID`: the target must be stopped; the image and its snapshots are removed. */
   async deleteLun(iqn: string, idText: number | string): Promise<void> {
     const id = parseLunId(idText);
     let removed: LunRecord | undefined;
@@ -617,17 +717,21 @@ export class ClusterStore {
       removed = this.findLun(r, id);
       r.luns = r.luns.filter((l) => l.id !== id);
     });
-    if (removed) await fs.rm(this.lunPath(rec.iqn, removed), { force: true });
+    if (!removed) return;
+    for (const f of lunImageFiles(removed)) await fs.rm(this.lunPath(rec.iqn, { file: f }), { force: true });
   }
 
-  /** Bytes allocated by a LUN's image (source 4.2.3 "Used"). */
+  /** Bytes allocated by a LUN's images, its snapshots included (source 4.2.3 "Used"). */
   async lunUsedBytes(iqn: string, lun: LunRecord): Promise<number> {
-    try {
-      return (await fs.stat(this.lunPath(iqn, lun))).blocks * 512;
-    } catch (e) {
-      if (errnoCode(e) === 'ENOENT') return 0;
-      throw e;
+    let total = 0;
+    for (const file of lunImageFiles(lun)) {
+      try {
+        total += (await fs.stat(this.lunPath(iqn, { file }))).blocks * 512;
+      } catch (e) {
+        if (errnoCode(e) !== 'ENOENT') throw e;
+      }
     }
+    return total;
   }
 
   // ---- accounts ------------------------------------------------------------

@@ -172,8 +172,12 @@ export const KiB = 1024;
 export const MiB = 1024 * KiB;
 export const GiB = 1024 * MiB;
 export const TiB = 1024 * GiB;
-/** Source 4.2.3: "Virtual disk's logical size (16 TB maximum)". */
-export const MAX_LUN_SIZE = 16 * TiB;
+/**
+ * Source 4.2.3 caps a LUN at 16 TB; qcow2 images need not (issue 3): 1 PiB
+ * here, half of what a 64 KiB-cluster qcow2 can address. Raw images keep
+ * the 16 TiB limit (cluster/lun-images.ts MAX_RAW_LUN_SIZE).
+ */
+export const MAX_LUN_SIZE = 1024 * TiB;
 export const LUN_BLOCK_SIZE = 512;
 /** Logical block sizes a LUN may have (SBC-3 §4.4). */
 export const LUN_BLOCK_SIZES = [512, 4096] as const;
@@ -204,7 +208,7 @@ const UNITS: Record<string, number> = { '': 1, K: KiB, M: MiB, G: GiB, T: TiB };
  * Sizes as in the source document: `100G`, `512M`, `1T`, `4096K` or plain
  * bytes. Units are binary (100G is printed back as 102400M, source 4.2.2);
  * `GB`/`GiB` spellings are accepted as the same unit. The result must be a
- * whole number of 512-byte blocks, at least one block and at most 16 TiB.
+ * whole number of 512-byte blocks, at least one block and at most 1 PiB.
  */
 export function parseSize(text: string): number {
   const m = /^\s*([0-9]+)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(text);
@@ -213,7 +217,7 @@ export function parseSize(text: string): number {
   }
   const n = Number(m[1]) * UNITS[m[2]!.toUpperCase()]!;
   if (!Number.isSafeInteger(n) || n > MAX_LUN_SIZE) {
-    throw new ClusterError('ISCSI_ERR_BAD_SIZE', `size '${text}' is larger than the 16T maximum`);
+    throw new ClusterError('ISCSI_ERR_BAD_SIZE', `size '${text}' is larger than the ${MAX_LUN_SIZE / TiB}T maximum`);
   }
   if (n === 0) throw new ClusterError('ISCSI_ERR_BAD_SIZE', `size '${text}' must be larger than zero`);
   if (n % LUN_BLOCK_SIZE !== 0) {

@@ -128,10 +128,22 @@ export class DaemonClient {
     return { reloaded: r.reloaded === true };
   }
 
+  /** Grow a LUN of the running target (its image and record); initiators get CAPACITY DATA HAS CHANGED. */
+  async lunGrow(iqn: string, lun: number, size: number): Promise<{ sizeBytes: number }> {
+    const r = check(await callDaemon(this.socketPath, { op: 'lun-grow', iqn, lun, size }, this.opts));
+    return { sizeBytes: Number(r.sizeBytes) };
+  }
+
   /** Show or hide LUNs of a running target as its record says (lun-set). */
   async applyLuns(iqn: string): Promise<{ applied: number[] }> {
     const r = check(await callDaemon(this.socketPath, { op: 'apply-luns', iqn }, this.opts));
     return { applied: Array.isArray(r.applied) ? (r.applied as number[]) : [] };
+  }
+
+  /** A snapshot operation on a LUN of the running target (src/snapshots/daemon-op.ts); merges may take long. */
+  async snapshot(req: { action: 'create' | 'switch' | 'delete'; iqn: string; lun: number; uuid?: string; description?: string }): Promise<{ uuid: string }> {
+    const r = check(await callDaemon(this.socketPath, { op: 'snapshot', ...req }, { ...this.opts, timeoutMs: this.opts.timeoutMs ?? 3_600_000 }));
+    return { uuid: String(r.uuid) };
   }
 }
 
@@ -139,11 +151,5 @@ export function sessionsOf(e: unknown): SessionInfo[] {
   if (e instanceof ClusterError && Array.isArray(e.details?.sessions)) return e.details.sessions as SessionInfo[];
   return [];
 }
-
-  /** A snapshot operation on a LUN of the running target (src/snapshots/daemon-op.ts); merges may take long. */
-  async snapshot(req: { action: 'create' | 'switch' | 'delete'; iqn: string; lun: number; uuid?: string; description?: string }): Promise<{ uuid: string }> {
-    const r = check(await callDaemon(this.socketPath, { op: 'snapshot', ...req }, { ...this.opts, timeoutMs: this.opts.timeoutMs ?? 3_600_000 }));
-    return { uuid: String(r.uuid) };
-  }
 
 export type { TargetStatus };

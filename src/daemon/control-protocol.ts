@@ -11,14 +11,15 @@
  *   {"op":"stop","iqn"[,"force":true]}             → {"ok":true,"iqn","wasRunning"}
  *   {"op":"reload","iqn"[,"force":true]}           → {"ok":true,"iqn","reloaded"}
  *   {"op":"apply-luns","iqn"}                      → {"ok":true,"iqn","applied":[LUN IDs shown or hidden]}
+ *   {"op":"lun-grow","iqn","lun":N,"size":BYTES}   → {"ok":true,"iqn","lun","sizeBytes"} (online grow, CAPACITY DATA HAS CHANGED)
  *   {"op":"alua-set","iqn","group":N,"state":S}    → {"ok":true,"iqn","group","state","previous"} (S: an ALUA state name,
  *                                                   src/scsi/alua.ts; applied to the running target at once)
  *   {"op":"portal-down","iqn","portal":"A:P"}      → {"ok":true,"iqn","portal","changed","dropped"} (stop listening on
  *   {"op":"portal-up","iqn","portal":"A:P"}        → {"ok":true,"iqn","portal","changed"}            one portal / resume)
- * Errors: {"ok":false,"error":{"code":"ISCSI_ERR_...","message":"..."}}; a stop
  *   {"op":"snapshot","action":"create"|"switch"|"delete","iqn","lun":N[,"uuid"][,"description"]}
  *                                                  → {"ok":true,"iqn","lun","uuid"} (src/snapshots/daemon-op.ts; the LUN's
  *                                                   image is detached meanwhile, initiator I/O to it waits)
+ * Errors: {"ok":false,"error":{"code":"ISCSI_ERR_...","message":"..."}}; a stop
  * or reload refused because initiators are logged in has code
  * ISCSI_ERR_SESSIONS_ACTIVE and carries "sessions":[SessionInfo].
  */
@@ -35,6 +36,7 @@ export type ControlRequest =
   | { id?: unknown; op: 'stop'; iqn: string; force?: boolean }
   | { id?: unknown; op: 'reload'; iqn: string; force?: boolean }
   | { id?: unknown; op: 'apply-luns'; iqn: string }
+  | { id?: unknown; op: 'lun-grow'; iqn: string; lun: number; size: number }
   | { id?: unknown; op: 'alua-set'; iqn: string; group: number; state: string }
   | { id?: unknown; op: 'portal-down' | 'portal-up'; iqn: string; portal: string }
   | { id?: unknown; op: 'snapshot'; action: 'create' | 'switch' | 'delete'; iqn: string; lun: number; uuid?: string; description?: string };

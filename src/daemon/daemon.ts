@@ -16,6 +16,7 @@ import { randomBytes } from 'node:crypto';
 import type { AuthPolicy, EngineOptions, SessionInfo, TargetDefinition, TargetEngine } from '../target/engine-api.js';
 import type { BlockStore } from '../lun/block-store.js';
 import { openStore } from '../lun/open-store.js';
+import { SwitchableStore } from '../lun/switchable-store.js';
 import { ClusterError } from '../cluster/errors.js';
 import type { IscsiConfig } from '../cluster/config.js';
 import type { ClusterStore } from '../cluster/store.js';
@@ -27,6 +28,7 @@ import { initiatorAllowed } from '../cluster/access.js';
 import type { InitiatorAccess } from '../cluster/records.js';
 import type { Logger } from './log.js';
 import { CONTROL_PROTOCOL_VERSION, type ControlError, type ControlResponse, type TargetStatus } from './control-protocol.js';
+import { runSnapshotOp } from '../snapshots/daemon-op.js';
 
 export type EngineFactory = (opts: EngineOptions) => TargetEngine;
 
@@ -48,7 +50,8 @@ interface AccountBinding {
 }
 
 interface RunningTarget {
-  stores: BlockStore[];
+  /** One per LUN of `rec`, in its order; swappable for snapshots and online growth. */
+  stores: SwitchableStore[];
   luns: number[];
   /** The record it was started from (reload falls back to it). */
   rec: TargetRecord;
@@ -230,10 +233,10 @@ export class Daemon {
 
   /** Open the images and start the engine; caller holds the record lock. */
   private async bringUp(rec: TargetRecord): Promise<RunningTarget> {
-    const stores: BlockStore[] = [];
+    const stores: SwitchableStore[] = [];
     try {
       for (const l of rec.luns) {
-        const s = await this.open(this.store.lunPath(rec.iqn, l), l.format);
+        const s = new SwitchableStore(await this.open(this.store.lunPath(rec.iqn, l), l.format));
         if (s.sizeBytes !== l.sizeBytes) {
           this.log.warn('LUN image size differs from its record; serving the image size', {
             target: rec.iqn,
@@ -398,6 +401,84 @@ export class Daemon {
     });
   }
 
+  /** The image handle of one LUN of a running target, with its index in the running record. */
+  private runningLun(iqn: string, lunId: number): { r: RunningTarget; handle: SwitchableStore } {
+    const r = this.running.get(iqn);
+    if (!r || !this.engine.isRunning(iqn)) throw new ClusterError('ISCSI_ERR_TARGET_NOT_RUNNING', `target ${iqn} is not running here`);
+    const i = r.rec.luns.findIndex((l) => l.id === lunId);
+    if (i < 0) {
+      throw new ClusterError('ISCSI_ERR_LUN_NOT_FOUND', `LUN ${lunId} of target ${iqn} is not served by the running target (added later: restart the target)`);
+    }
+    return { r, handle: r.stores[i]! };
+  }
+
+  /**
+   * Run `fn` while one LUN of a running target has its image closed
+   * (snapshot operations change the image chain under it): initiator I/O to
+   * the LUN waits, the image is flushed and closed, `fn` runs, and the image
+   * the target record names then is opened and served. If the target is
+   * not running here, `fn` just runs.
+   */
+  async withLunDetached<T>(iqnIn: string, lunId: number, fn: () => Promise<T>): Promise<T> {
+    const iqn = validateIqn(iqnIn);
+    return this.serial(iqn, async () => {
+      if (!this.running.has(iqn) || !this.engine.isRunning(iqn)) return fn();
+      const { r, handle } = this.runningLun(iqn, lunId);
+      return handle.exclusive(async (image, replace) => {
+        await image.flush();
+        await image.close();
+        try {
+          return await fn();
+        } finally {
+          // Serve what the record names now (a new top after a snapshot, the old image after a failure).
+          const rec = await this.store.getTarget(iqn);
+          const lun = rec.luns.find((l) => l.id === lunId);
+          if (!lun) {
+            this.log.error('LUN vanished from the record while its image was detached', { target: iqn, lun: lunId });
+          } else {
+            try {
+              replace(await this.open(this.store.lunPath(iqn, lun), lun.format));
+              const old = r.rec.luns.find((l) => l.id === lunId)!;
+              old.file = lun.file;
+              old.format = lun.format;
+              this.log.info('LUN image reopened', { target: iqn, lun: lunId, image: lun.file });
+            } catch (e) {
+              // The closed image stays in place: commands to the LUN fail (MEDIUM ERROR) until the target restarts.
+              this.log.error('cannot reopen the LUN image; the LUN fails I/O until the target is restarted', { target: iqn, lun: lunId, error: e });
+            }
+          }
+        }
+      });
+    });
+  }
+
+  /**
+   * `lun-grow` of a running target's LUN (beyond the source document, which
+   * needs the target stopped): the image grows with initiator I/O held for a
+   * moment, the record follows, and every I_T nexus gets CAPACITY DATA HAS
+   * CHANGED (SBC-3 §4.8) so initiators re-read the capacity.
+   */
+  async growLunOnline(iqnIn: string, lunIdIn: unknown, sizeIn: unknown): Promise<{ lun: number; sizeBytes: number }> {
+    const iqn = validateIqn(iqnIn);
+    if (typeof lunIdIn !== 'number' || !Number.isInteger(lunIdIn)) throw new ClusterError('ISCSI_ERR_BAD_REQUEST', 'op lun-grow needs "lun" (a number)');
+    if (typeof sizeIn !== 'number' || !Number.isSafeInteger(sizeIn)) throw new ClusterError('ISCSI_ERR_BAD_REQUEST', 'op lun-grow needs "size" (bytes)');
+    const lunId = lunIdIn;
+    const size = sizeIn;
+    return this.serial(iqn, async () => {
+      const { r, handle } = this.runningLun(iqn, lunId);
+      await this.store.growLunRecord(iqn, lunId, size, async (lun) => {
+        if (size % lun.blockSize !== 0) {
+          throw new ClusterError('ISCSI_ERR_BAD_SIZE', `size ${size} is not a multiple of the ${lun.blockSize}-byte block size of LUN ${lunId}`);
+        }
+        await handle.resize(size);
+      });
+      r.rec.luns.find((l) => l.id === lunId)!.sizeBytes = size;
+      this.engine.lunCapacityChanged?.(iqn, lunId);
+      this.log.info('LUN grown online', { target: iqn, lun: lunId, sizeBytes: size });
+      return { lun: lunId, sizeBytes: size };
+    });
+  }
+
   /** `alua-set` on a running target: an implicit ALUA transition at once (the CLI records it in the target record). */
   async setPortGroupState(iqnIn: string, group: unknown, stateIn: unknown): Promise<{ group: number; state: string; previous: string }> {
     const iqn = validateIqn(iqnIn);
@@ -473,7 +554,7 @@ export class Daemon {
     const base = id === undefined ? {} : { id };
     try {
       if (!req || typeof req !== 'object') throw new ClusterError('ISCSI_ERR_BAD_REQUEST', 'request must be a JSON object');
-      const r = req as { op?: unknown; iqn?: unknown; force?: unknown; group?: unknown; state?: unknown; portal?: unknown };
+      const r = req as { op?: unknown; iqn?: unknown; force?: unknown; group?: unknown; state?: unknown; portal?: unknown; lun?: unknown; size?: unknown };
       const iqn = (): string => {
         if (typeof r.iqn !== 'string') throw new ClusterError('ISCSI_ERR_BAD_REQUEST', `op ${String(r.op)} needs "iqn"`);
         return r.iqn;
@@ -500,6 +581,10 @@ export class Daemon {
           return { ...base, ok: true, iqn: validateIqn(iqn()), ...(await this.applyLunStates(iqn())) };
         case 'alua-set':
           return { ...base, ok: true, iqn: validateIqn(iqn()), ...(await this.setPortGroupState(iqn(), r.group, r.state)) };
+        case 'lun-grow':
+          return { ...base, ok: true, iqn: validateIqn(iqn()), ...(await this.growLunOnline(iqn(), r.lun, r.size)) };
+        case 'snapshot':
+          return { ...base, ok: true, ...(await runSnapshotOp(this.store, (i, l, fn) => this.withLunDetached(i, l, fn), r as Record<string, unknown>)) };
         case 'portal-down':
         case 'portal-up':
           return { ...base, ok: true, iqn: validateIqn(iqn()), ...(await this.setPortalListening(iqn(), r.portal, r.op === 'portal-up')) };

@@ -114,6 +114,11 @@ export interface TargetEngine {
    */
   setLunOnline?(iqn: string, lunId: number, online: boolean): boolean;
   /**
+   * A LUN's store grew (online `lun-grow`): CAPACITY DATA HAS CHANGED for
+   * every I_T nexus (SBC-3 §4.8); false when the target or LUN is unknown.
+   */
+  lunCapacityChanged?(iqn: string, lunId: number): boolean;
+  /**
    * Change a port group's ALUA state on a running target (an implicit
    * transition: ASYMMETRIC ACCESS STATE CHANGED for every I_T nexus).
    * Returns the previous state; throws ISCSI_ERR_GROUP_NOT_FOUND or

@@ -133,6 +133,14 @@ export class IscsiEngine implements TargetEngine {
     return true;
   }
 
+  /** Online `lun-grow`: the store already has its new size; initiators learn it from a unit attention. */
+  lunCapacityChanged(iqn: string, lunId: number): boolean {
+    const device = this.targets.get(iqn)?.device;
+    if (!device?.logicalUnit(lunId)) return false;
+    device.capacityChanged(lunId);
+    return true;
+  }
+
   private running(iqn: string): RunningTarget {
     const t = this.targets.get(iqn);
     if (!t) throw engineError('ISCSI_ERR_TARGET_NOT_RUNNING', `target ${iqn} is not running here`);

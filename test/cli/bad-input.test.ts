@@ -198,7 +198,15 @@ const cases: Record<string, Case[]> = {
     ['negative', 'A', ['lun-add', '-t', 'test1', '-l', '2', '-s', '-1G'], 'ISCSI_ERR_BAD_SIZE', BAD_SIZE('-1G')],
     ['zero', 'A', ['lun-add', '-t', 'test1', '-l', '2', '-s', '0'], 'ISCSI_ERR_BAD_SIZE', "size '0' must be larger than zero"],
     ['not whole blocks', 'A', ['lun-add', '-t', 'test1', '-l', '2', '-s', '1000'], 'ISCSI_ERR_BAD_SIZE', "size '1000' is not a multiple of the 512-byte block size"],
-    ['over 16T', 'A', ['lun-add', '-t', 'test1', '-l', '2', '-s', '17T'], 'ISCSI_ERR_BAD_SIZE', "size '17T' is larger than the 16T maximum"],
+    ['over 1024T', 'A', ['lun-add', '-t', 'test1', '-l', '2', '-s', '1025T'], 'ISCSI_ERR_BAD_SIZE', "size '1025T' is larger than the 1024T maximum"],
+    [
+      'raw over 16T',
+      'A',
+      ['lun-add', '-t', 'test1', '-l', '2', '-s', '17T', '--format', 'raw'],
+      'ISCSI_ERR_BAD_SIZE',
+      'raw images are at most 16T (the ext4 file size limit): use the default qcow2 format for larger LUNs',
+    ],
+    ['no size and no image', 'A', ['lun-add', '-t', 'test1', '-l', '2'], 'ISCSI_ERR_BAD_SIZE', 'a new LUN needs a size (-s SIZE), or an image to adopt (--image FILE)'],
     ['lun-grow', 'A', ['lun-grow', '-t', 'test1', '-l', '1', '-s', 'abc'], 'ISCSI_ERR_BAD_SIZE', BAD_SIZE('abc')],
     ['lun-grow smaller', 'A', ['lun-grow', '-t', 'test1', '-l', '1', '-s', '512M'], 'ISCSI_ERR_SIZE_NOT_LARGER', 'new size 512M of LUN 1 is not larger than its current size 1024M'],
   ],
@@ -214,15 +222,14 @@ const cases: Record<string, Case[]> = {
   'target running when it must be stopped': [
     ['set -a', 'A', ['set', '-t', 'run1', '-a', '10.0.0.9'], 'ISCSI_ERR_TARGET_RUNNING', stopFirst('run1', 'changing its portals or description')],
     ['set -d', 'A', ['set', '-t', 'run1', '-d', 'new text'], 'ISCSI_ERR_TARGET_RUNNING', stopFirst('run1', 'changing its portals or description')],
-    ['lun-grow', 'A', ['lun-grow', '-t', 'run1', '-l', '1', '-s', '2G'], 'ISCSI_ERR_TARGET_RUNNING', stopFirst('run1', 'growing a LUN')],
     ['lun-delete', 'A', ['lun-delete', '-t', 'run1', '-l', '1'], 'ISCSI_ERR_TARGET_RUNNING', stopFirst('run1', 'deleting a LUN')],
     ['delete', 'A', ['delete', '-t', 'run1'], 'ISCSI_ERR_TARGET_RUNNING', stopFirst('run1', 'deleting it')],
     ['unregister', 'A', ['unregister', '-t', 'run1'], 'ISCSI_ERR_TARGET_RUNNING', stopFirst('run1', 'unregistering it')],
     ['delete --force, running on the other node', 'A', ['delete', '-t', 'brun', '--force'], 'ISCSI_ERR_TARGET_RUNNING', stopFirst('brun', 'deleting it')],
-    ['lun-grow, running on the other node', 'A', ['lun-grow', '-t', 'brun', '-l', '1', '-s', '2G'], 'ISCSI_ERR_TARGET_RUNNING', stopFirst('brun', 'growing a LUN')],
     ['set -a, running on the other node', 'A', ['set', '-t', 'brun', '-a', '10.0.0.9'], 'ISCSI_ERR_TARGET_RUNNING', stopFirst('brun', 'changing its portals or description')],
   ],
   'registered on another node': [
+    ['lun-grow', 'A', ['lun-grow', '-t', 'brun', '-l', '1', '-s', '2G'], 'ISCSI_ERR_TARGET_REMOTE', `target ${P}:brun runs on host ${B}: grow its LUN there, or stop the target first`],
     ['start', 'A', ['start', '-t', 'brun'], 'ISCSI_ERR_TARGET_REMOTE', `target ${P}:brun is registered on host ${B}; start it there`],
     ['stop', 'A', ['stop', '-t', 'brun'], 'ISCSI_ERR_TARGET_REMOTE', `target ${P}:brun is registered on host ${B}; stop it there`],
     ['lun-set', 'A', ['lun-set', '-t', 'brun', '-l', '1', '--offline'], 'ISCSI_ERR_TARGET_REMOTE', `target ${P}:brun is registered on host ${B} and runs there; run lun-set on that host`],
@@ -235,6 +242,14 @@ const cases: Record<string, Case[]> = {
       'ISCSI_ERR_ALREADY_REGISTERED',
       `target ${P}:test2 is registered on host ${B}: unregister it there first (vstorage-iscsi unregister -t ${P}:test2)`,
     ],
+  ],
+  'image format, cluster size, adopted image': [
+    ['unknown format', 'A', ['lun-add', '-t', 'test1', '-l', '2', '-s', '1G', '--format', 'vmdk'], 'ISCSI_ERR_BAD_FORMAT', "image format 'vmdk' is not supported: use qcow2 (thin, snapshots; the default) or raw"],
+    ['cluster size not a power of two', 'A', ['lun-add', '-t', 'test1', '-l', '2', '-s', '1G', '--cluster-size', '96K'], 'ISCSI_ERR_BAD_CLUSTER_SIZE', "cluster size '96K' is not valid: use a power of two from 4K to 2M (default 64K)"],
+    ['cluster size too large', 'A', ['lun-add', '-t', 'test1', '-l', '2', '-s', '1G', '--cluster-size', '4M'], 'ISCSI_ERR_BAD_CLUSTER_SIZE', "cluster size '4M' is not valid: use a power of two from 4K to 2M (default 64K)"],
+    ['cluster size of a raw image', 'A', ['lun-add', '-t', 'test1', '-l', '2', '-s', '1G', '--format', 'raw', '--cluster-size', '64K'], 'ISCSI_ERR_BAD_REQUEST', '--cluster-size applies to qcow2 images only, not to --format raw'],
+    ['missing image', 'A', ['lun-add', '-t', 'test1', '-l', '2', '--image', '/nonexistent/disk.qcow2'], 'ISCSI_ERR_BAD_IMAGE', 'cannot adopt /nonexistent/disk.qcow2: no such file'],
+    ['image is a directory', 'A', ['lun-add', '-t', 'test1', '-l', '2', '--image', '/tmp'], 'ISCSI_ERR_BAD_IMAGE', 'cannot adopt /tmp: not a regular file'],
   ],
   'conflicting or missing options': [
     ['lun-set neither', 'A', ['lun-set', '-t', 'test1', '-l', '1'], 'ISCSI_ERR_BAD_REQUEST', 'give either --online or --offline'],
@@ -280,7 +295,7 @@ describe.each(Object.keys(cases))('%s: message, exit status 1, nothing changed',
 
 describe('usage errors: exit status 2, commander names the problem, nothing changed', () => {
   it.each([
-    [['lun-add', '-t', 'test1', '-l', '1'], "error: required option '-s, --size <size>' not specified"],
+    [['lun-add', '-t', 'test1', '-s', '1G'], "error: required option '-l, --lun <id>' not specified"],
     [['create', '-a', '10.0.0.1'], "error: required option '-n, --name <name>' not specified"],
     [['frobnicate'], "error: unknown command 'frobnicate'"],
     [['list', '--frob'], "error: unknown option '--frob'"],

@@ -122,13 +122,6 @@ async function runExample(node: 'A' | 'B', ex: Example, code = 0): Promise<void>
   expect({ args: ex.args.join(' '), code: r.code, lines: r.lines }).toEqual({ args: ex.args.join(' '), code, lines: ex.output });
 }
 
-/** One 4 KiB block of data in a LUN image, so `Used` is 1M as in the source. */
-function touchLun(iqn: string, id: number): void {
-  const fd = fs.openSync(path.join(root, 'targets', iqn, `lun-${id}.raw`), 'r+');
-  fs.writeSync(fd, Buffer.alloc(4096, 1), 0, 4096, 0);
-  fs.closeSync(fd);
-}
-
 /** A terminal that types the given keys (for the password prompts). */
 function fakeTty(keys: string[]): PassThrough & { isTTY: boolean; setRawMode: (m: boolean) => void } {
   const s = new PassThrough() as PassThrough & { isTTY: boolean; setRawMode: (m: boolean) => void };
@@ -176,7 +169,7 @@ describe('chapter 4.2 of the source document, command by command', () => {
     await runExample('A', lunAdd!);
     await runExample('A', start!);
     expect(nodes.A!.engine!.isRunning(T1)).toBe(true);
-    touchLun(T1, 1);
+    // Used: 1M as in the source: a new 100G qcow2 image holds its header, L1 and refcount tables (~256 KiB).
     await runExample('A', examples('4.2.2 list -t')[0]!);
     // Notes 1 and 2: `set -t <target_name> -a <new_IP_address>`, `lun-grow -t <target_name> -l <lun_ID> -s <new_size>`.
     expect(await cli('A', ['set', '-t', 'test1', '-a', '192.168.10.200'])).toMatchObject({ code: 1 }); // running: stop first

@@ -51,10 +51,13 @@ describe('--json', () => {
       mutualAccount: null,
       initiators: { allow: ['iqn.1994-05.com.redhat:c678b9f6f0'], deny: [] },
       portals: [{ address: '192.168.10.100', port: 3260, tpgt: 1, relativePortId: 1, portGroupId: 1 }],
-      luns: [{ id: 1, sizeBytes: 1 << 30, usedBytes: 0, online: false, format: 'raw' }],
+      luns: [{ id: 1, sizeBytes: 1 << 30, usedBytes: expect.any(Number), online: false, format: 'qcow2', clusterSize: 65536 }],
       sessions: [],
     });
     expect(one.luns[0].naa).toMatch(/^6[0-9a-f]{31}$/);
+    // A new thin image holds only its metadata: header, L1 and refcount tables.
+    expect(one.luns[0].usedBytes).toBeGreaterThan(0);
+    expect(one.luns[0].usedBytes).toBeLessThan(1 << 20);
     const all = JSON.parse((await run(['list', '--json'])).out);
     expect(all).toEqual([one]);
     expect(JSON.parse((await run(['account-list', '--json'])).out)).toEqual(['user1']);

@@ -99,7 +99,7 @@ describe('vstorage-iscsi mutual CHAP', () => {
         'Status:     stopped',
         'Registered: yes',
         `Host:       ${HOST}`,
-        'LUN: 1, Size: 102400M, Used: 0M, Online: Yes',
+        'LUN: 1, Size: 102400M, Used: 1M, Online: Yes',
         '',
       ].join('\n'),
     );

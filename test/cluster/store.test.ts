@@ -103,7 +103,7 @@ describe('ClusterStore', () => {
   it('adds LUNs with NAA/serial generated once, stable across reloads', async () => {
     const s = await open();
     await s.createTarget({ name: 'test1', portals: ['10.0.0.1'] });
-    const lun = await s.addLun(IQN1, { id: 1, sizeBytes: 100 * MiB });
+    const lun = await s.addLun(IQN1, { id: 1, sizeBytes: 100 * MiB, format: 'raw' });
     expect(lun).toMatchObject({ id: 1, sizeBytes: 100 * MiB, file: 'lun-1.raw', format: 'raw', blockSize: 512, online: true });
     expect(lun.naa).toMatch(/^6[0-9a-f]{31}$/);
     const img = path.join(root, 'targets', IQN1, 'lun-1.raw');

@@ -165,7 +165,7 @@ describe('vstorage-iscsid', () => {
     const { client } = await start();
     await client.start(T1);
     await store.addLun(T1, { id: 2, sizeBytes: MiB });
-    fs.rmSync(path.join(dir, 'root', 'targets', T1, 'lun-2.raw'));
+    fs.rmSync(path.join(dir, 'root', 'targets', T1, 'lun-2.qcow2'));
     await expect(client.reload(T1, false)).rejects.toMatchObject({ code: 'ENOENT' });
     expect(engine.isRunning(T1)).toBe(true);
     expect(engine.defs.get(T1)!.luns.map((l) => l.id)).toEqual([1]);

@@ -135,7 +135,7 @@ describe('Dockerfile', () => {
       expect(hostId).toMatch(/^[0-9a-f]{16}$/);
       expect((await cli(['list'])).out).toContain(`iqn.2014-04.com.vstorage:c1  running  1     ${hostId}  127.0.0.1:${port}`);
       await new Promise<void>((resolve, reject) => net.connect(port, '127.0.0.1', function (this: net.Socket) { this.destroy(); resolve(); }).once('error', reject));
-      expect(fs.existsSync(path.join(root, 'targets', 'iqn.2014-04.com.vstorage:c1', 'lun-1.raw'))).toBe(true);
+      expect(fs.existsSync(path.join(root, 'targets', 'iqn.2014-04.com.vstorage:c1', 'lun-1.qcow2'))).toBe(true);
     } finally {
       daemon.kill(final.stopSignal as NodeJS.Signals);
     }

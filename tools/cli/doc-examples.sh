@@ -205,6 +205,17 @@ run lun-grow -t $P:test1 -l 1 -s 200G
 run lun-grow -t $P:test1 -l 1 -s 100G
 run lun-add -t test4 -l 0 -s 512M
 run lun-delete -t test4 -l 0
+run lun-add -t test4 -l 1 -s 1G --format raw
+run lun-add -t test4 -l 2 -s 2T --cluster-size 1M
+if command -v qemu-img >/dev/null; then
+  # An existing VM disk on the cluster file system, adopted as a LUN.
+  qemu-img create -q -f qcow2 "$work/root/vm-disk.qcow2" 20G
+  (cd "$work/root" && run lun-add -t test4 -l 3 --image vm-disk.qcow2)
+fi
+run list -t test4
+run lun-add -t test4 -l 4 -s 1G --format vmdk
+run lun-add -t test4 -l 4 -s 1G --cluster-size 96K
+for l in 1 2 3; do vstorage-iscsi lun-delete -t test4 -l $l; done
 run set -t test4 -a 192.168.10.104 -d 'scratch space'
 run set -t test2 -a 192.168.10.200
 run list
@@ -340,9 +351,62 @@ note 'errors'
 run create -n test1 -a 10.0.0.1
 run create -n test8 -a 192.168.10.100
 run create -n Test_8 -a 10.0.0.8
-run lun-add -t test1 -l 2 -s 17T
+run lun-add -t test1 -l 2 -s 2000T
+run lun-add -t test1 -l 2 -s 17T --format raw
 run lun-add -t test1 -l 1
 run frobnicate
+
+note 'section 4.2.10 LUN snapshots (UUIDs, times and image names of this run replaced by fixed ones)'
+# Replaces each UUID, time and snapshot image name by a fixed one, in order of first appearance.
+snapshot_normalize() {
+  python3 -c '
+import re, sys
+text = sys.stdin.read()
+names = {}
+def fixed(kind, real, make):
+    key = (kind, real)
+    if key not in names:
+        names[key] = make(sum(1 for k in names if k[0] == kind))
+    return names[key]
+uuids = ["a1f54314-bc06-40c6-a587-965feb9d85bb", "9c98b442-7482-4fd0-9c45-9259374ca84e", "5d0bdc47-3a0e-4b1c-9f8e-2b7f4c1d6e90"]
+keep = set(uuids) | {"00000000-0000-0000-0000-000000000000"}
+def uuid(m):
+    u = m.group(0)
+    return u if u in keep else fixed("u", u, lambda i: uuids[i] if i < len(uuids) else "%08x-0000-4000-8000-%012x" % (i, i))
+text = re.sub(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", uuid, text)
+clock = lambda i: "2014-04-11 13:%02d:%02d" % divmod(16 * 60 + 51 + 6 * i, 60)
+text = re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", lambda m: fixed("t", m.group(0), clock), text)
+text = re.sub(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", lambda m: fixed("z", m.group(0), lambda i: clock(i).replace(" ", "T") + ".000Z"), text)
+text = re.sub(r"lun-(\d+)-[0-9a-f]{8}\.qcow2", lambda m: fixed("f", m.group(0), lambda i: "lun-%s-%08x.qcow2" % (m.group(1), i + 1)), text)
+sys.stdout.write(text)
+'
+}
+snap_uuid() { vstorage-iscsi snapshot-list -t $P:test1 -l 1 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)['"$1"']["uuid"])'; }
+{
+  run start -t $P:test1
+  run snapshot-create -t $P:test1 -l 1
+  sleep 1.1 # distinct creation times
+  run snapshot-create -t $P:test1 -l 1 -d 'before the upgrade'
+  s1=$(snap_uuid 0)
+  s2=$(snap_uuid 1)
+  run snapshot-list -t $P:test1 -l 1
+  run snapshot-info -u "$s2"
+  run snapshot-switch -u "$s1"
+  run lun-set -t $P:test1 -l 1 --offline
+  run snapshot-switch -u "$s1"
+  run snapshot-list -t $P:test1 -l 1
+  sleep 1.1
+  run snapshot-create -t $P:test1 -l 1 -d 'branch'
+  run snapshot-list -t $P:test1 -l 1 --json
+  run snapshot-info -u "$s1" --json
+  run snapshot-delete -u "$s1"
+  run snapshot-list -t $P:test1 -l 1
+  run snapshot-delete -u "$s2"
+  run lun-set -t $P:test1 -l 1 --online
+  run snapshot-delete -u "$s2"
+  run snapshot-info -u 9c98b442
+  run stop -t $P:test1
+} | snapshot_normalize
 
 note 'ISCSI_ROOT after the examples'
 (cd "$work/root" && find . -printf '%M %P\n' | sort -k2 | sed -e 's/^/    /')

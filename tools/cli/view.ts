@@ -18,7 +18,12 @@ export interface LunView {
   online: boolean;
   naa: string;
   serial: string;
+  /** Format of the top image: qcow2 or raw. */
   format: string;
+  /** qcow2 cluster size in bytes. */
+  clusterSize?: number;
+  /** Number of snapshots (snapshot-list shows them). */
+  snapshots: number;
 }
 
 export interface TargetView {
@@ -68,6 +73,8 @@ export async function targetView(store: ClusterStore, rec: TargetRecord, daemon:
       naa: l.naa,
       serial: l.serial,
       format: l.format,
+      ...(l.clusterSize ? { clusterSize: l.clusterSize } : {}),
+      snapshots: l.snapshots?.length ?? 0,
     });
   }
   const v: TargetView = {

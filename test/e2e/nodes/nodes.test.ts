@@ -136,8 +136,8 @@ describe('two nodes, one ISCSI_ROOT', () => {
     expect(await lunsSeen(port1, GOOD)).toEqual(['Lun:1']);
     expect((await inquiry(port1, T1, 2, GOOD)).ok).toBe(false);
     expect((await ok(a, ['list', '-t', T1])).split('\n').slice(5, 7)).toEqual([
-      'LUN: 1, Size: 64M, Used: 0M, Online: Yes',
-      'LUN: 2, Size: 32M, Used: 0M, Online: No',
+      'LUN: 1, Size: 64M, Used: 1M, Online: Yes',
+      'LUN: 2, Size: 32M, Used: 1M, Online: No',
     ]);
     expect(await a.cli(['lun-set', '-t', T1, '-l', '2', '--online'])).toMatchObject({
       code: 1,

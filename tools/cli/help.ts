@@ -56,6 +56,23 @@ export const EXAMPLES: Record<string, string[]> = {
   'account-set': ['# vstorage-iscsi account-set -u user1', 'Enter password:', 'Verify password:'],
   'account-list': ['# vstorage-iscsi account-list', 'tgt1', 'tgt2', 'user1', '# vstorage-iscsi account-list -u tgt1', `${P}:test6`],
   'account-delete': ['# vstorage-iscsi account-delete -u tgt2'],
+  'snapshot-create': [`# vstorage-iscsi snapshot-create -t ${P}:test1 -l 1`, 'Snapshot a1f54314-bc06-40c6-a587-965feb9d85bb successfully created.'],
+  'snapshot-list': [
+    `# vstorage-iscsi snapshot-list -t ${P}:test1 -l 1`,
+    'CREATED              C  UUID                                  PARENT_UUID',
+    '2014-04-11 13:16:51     a1f54314-bc06-40c6-a587-965feb9d85bb  00000000-0000-0000-0000-000000000000',
+    '2014-04-11 13:16:57  *  9c98b442-7482-4fd0-9c45-9259374ca84e  a1f54314-bc06-40c6-a587-965feb9d85bb',
+  ],
+  'snapshot-switch': [`# vstorage-iscsi lun-set -t ${P}:test1 -l 1 --offline`, '# vstorage-iscsi snapshot-switch -u a1f54314-bc06-40c6-a587-965feb9d85bb'],
+  'snapshot-info': [
+    '# vstorage-iscsi snapshot-info -u 9c98b442-7482-4fd0-9c45-9259374ca84e',
+    `Target: ${P}:test1`,
+    'LUN: 1',
+    'Created: 2014-04-11 13:16:57',
+    'Parent: a1f54314-bc06-40c6-a587-965feb9d85bb',
+    'Description: before the upgrade',
+  ],
+  'snapshot-delete': ['# vstorage-iscsi snapshot-delete -u a1f54314-bc06-40c6-a587-965feb9d85bb'],
   completion: ['# vstorage-iscsi completion bash > /etc/bash_completion.d/vstorage-iscsi'],
 };
 

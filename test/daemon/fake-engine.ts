@@ -54,6 +54,13 @@ export class FakeEngine implements TargetEngine {
     return true;
   }
 
+  lunCapacityChanged(iqn: string, lunId: number): boolean {
+    const def = this.defs.get(iqn);
+    if (!def?.luns.some((l) => l.id === lunId)) return false;
+    this.calls.push(`capacity ${iqn} ${lunId}`);
+    return true;
+  }
+
   /** LUN IDs an initiator would see now. */
   visibleLuns(iqn: string): number[] {
     const def = this.defs.get(iqn);

@@ -13,10 +13,11 @@ import type { LunRecord } from '../cluster/records.js';
 import type { ClusterStore } from '../cluster/store.js';
 import type { ImageFormat } from '../lun/open-store.js';
 import { createQcow2Image } from '../lun/qcow2/index.js';
+import { DEFAULT_CLUSTER_SIZE } from '../cluster/lun-images.js';
 import { newTopName, tempNameOf } from './names.js';
 import { reach, type SnapshotOptions } from './options.js';
 
-export const DEFAULT_CLUSTER_SIZE = 65536;
+export { DEFAULT_CLUSTER_SIZE };
 
 /** Make the image durable before it becomes a read-only snapshot. */
 export async function syncImage(file: string): Promise<void> {

@@ -422,8 +422,10 @@ export class Daemon {
   async withLunDetached<T>(iqnIn: string, lunId: number, fn: () => Promise<T>): Promise<T> {
     const iqn = validateIqn(iqnIn);
     return this.serial(iqn, async () => {
-      if (!this.running.has(iqn) || !this.engine.isRunning(iqn)) return fn();
-      const { r, handle } = this.runningLun(iqn, lunId);
+      const r = this.running.get(iqn);
+      // Not running here, or a LUN added after the start (not served yet): nothing has the image open.
+      if (!r || !this.engine.isRunning(iqn) || !r.rec.luns.some((l) => l.id === lunId)) return fn();
+      const { handle } = this.runningLun(iqn, lunId);
       return handle.exclusive(async (image, replace) => {
         await image.flush();
         await image.close();

@@ -31,7 +31,17 @@ export function tempNameOf(file: string): string {
   return `.${file}.${randomBytes(4).toString('hex')}.tmp`;
 }
 
-/** Files of this LUN that src/snapshots makes (images and temporaries). */
+/**
+ * Files that belong to this LUN alone: the images src/snapshots makes and
+ * their temporaries, and the LUN's first image as `lun-add` made it
+ * (`lun-<id>.qcow2`/`.raw`, cluster/store.ts), which a switch interrupted
+ * after its record write leaves behind. With the LUN in the record and its
+ * target lock held, none of them is anyone else's.
+ */
 export function isSnapshotImageName(lunId: number, name: string): boolean {
-  return new RegExp(`^lun-${lunId}-[0-9a-f]{8}\\.qcow2$`).test(name) || new RegExp(`^\\.lun-${lunId}-[0-9a-f]{8}\\.qcow2\\.[0-9a-f]+\\.tmp$`).test(name);
+  return (
+    new RegExp(`^lun-${lunId}-[0-9a-f]{8}\\.qcow2$`).test(name) ||
+    new RegExp(`^\\.lun-${lunId}-[0-9a-f]{8}\\.qcow2\\.[0-9a-f]+\\.tmp$`).test(name) ||
+    new RegExp(`^lun-${lunId}\\.(qcow2|raw)$`).test(name)
+  );
 }

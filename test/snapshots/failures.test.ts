@@ -138,8 +138,17 @@ describe('failure injection', () => {
     expect(fs.existsSync(path.join(env.store.targetDir(IQN), old))).toBe(true); // left behind
     fs.writeFileSync(path.join(env.store.targetDir(IQN), '.lun-1-0123abcd.qcow2.beef.tmp'), 'x');
     fs.writeFileSync(path.join(env.store.targetDir(IQN), 'keep-me.img'), 'x'); // not ours: stays
+    fs.writeFileSync(path.join(env.store.targetDir(IQN), 'lun-2.qcow2'), 'x'); // another LUN's name: stays
+    // The LUN's first image, once no record names it (a merge interrupted before its file was removed).
+    const lun = (await env.store.getTarget(IQN)).luns[0]!;
+    const named = new Set([lun.file, ...(lun.snapshots ?? []).map((x) => x.file)]);
+    const firstImages = ['lun-1.qcow2', 'lun-1.raw'].filter((n) => !named.has(n));
+    expect(firstImages.length).toBeGreaterThan(0);
+    for (const n of firstImages) fs.writeFileSync(path.join(env.store.targetDir(IQN), n), 'x');
     await createSnapshot(env.store, IQN, 1, undefined, DIRECT);
     const names = fs.readdirSync(env.store.targetDir(IQN));
+    for (const n of firstImages) expect(names).not.toContain(n);
+    expect(names).toContain('lun-2.qcow2');
     expect(names).not.toContain(old);
     expect(names).not.toContain('.lun-1-0123abcd.qcow2.beef.tmp');
     expect(names).toContain('keep-me.img');

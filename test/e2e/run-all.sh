@@ -29,6 +29,7 @@ stage "SCSI layer conformance incl. a 512e LUN (libiscsi via test mini target)" 
 stage "qemu-img convert round trip (256 MiB)" bash test/e2e/qemu-img/convert-roundtrip.sh ours
 stage "qcow2 store: 20 kill -9 crashes checked by qemu-img, conformance on a qcow2 LUN" npx vitest run --config vitest.e2e.config.ts test/e2e/qcow2
 stage "LUN snapshots over iSCSI on a running target (create under I/O, switch, delete with merges; qemu-img)" npx vitest run --config vitest.e2e.config.ts test/e2e/snapshots
+stage "thin LUNs: adopt qcow2/raw images, 1 GiB written + UNMAP on 100 GiB, 20 daemon kill -9 under QD32, online lun-grow" npx vitest run --config vitest.e2e.config.ts test/e2e/thin
 stage "hostile input" npx vitest run --config vitest.e2e.config.ts test/e2e/hostile
 stage "two nodes on one ISCSI_ROOT (register/unregister, remote, access lists, 50 parallel commands)" npx vitest run --config vitest.e2e.config.ts test/e2e/nodes
 stage "Linux kernel initiator in a VM" npx vitest run --config vitest.e2e.config.ts test/e2e/kernel-initiator

@@ -23,6 +23,7 @@
 # Outputs (globals): OURD_PID OURD_IQN OURD_URLS[] OURD_PORTS[] OURD_DIR OURD_ERROR
 #                    OURD_ROOT (= ISCSI_ROOT) OURD_LOG (daemon stdout+stderr)
 # Settings (env):    OURD_NAME (default e2e)   OURD_LUN_SIZE (default 1G)
+#                    OURD_LUN_FORMAT (lun-add --format: qcow2, the CLI's default, or raw)
 #                    OURD_BLOCK_SIZE (logical block size, 512 default or 4096)
 #                    OURD_PHYSICAL_BLOCK_SIZE (4096 for a 512e LUN)
 #                    OURD_NO_BUILD=1 (skip `npm run build`)
@@ -144,7 +145,7 @@ start_ourd() {
     OURD_IQN=$(sed -n 's/^[[:space:]]*IQN:[[:space:]]*\(iqn\.[^[:space:]]*\).*/\1/p' <<<"$out" | head -n 1)
     [[ -n "$OURD_IQN" ]] || OURD_IQN=$(grep -o 'iqn\.[^[:space:]]*' <<<"$out" | head -n 1)
     [[ -n "$OURD_IQN" ]] || OURD_IQN="iqn.2014-04.com.vstorage:$name"
-    if ! out=$(ourd_cli lun-add -t "$OURD_IQN" -l 1 -s "$size" --block-size "${OURD_BLOCK_SIZE:-512}" ${OURD_PHYSICAL_BLOCK_SIZE:+--physical-block-size "$OURD_PHYSICAL_BLOCK_SIZE"} 2>&1); then
+    if ! out=$(ourd_cli lun-add -t "$OURD_IQN" -l 1 -s "$size" ${OURD_LUN_FORMAT:+--format "$OURD_LUN_FORMAT"} --block-size "${OURD_BLOCK_SIZE:-512}" ${OURD_PHYSICAL_BLOCK_SIZE:+--physical-block-size "$OURD_PHYSICAL_BLOCK_SIZE"} 2>&1); then
         _ourd_fail "cli lun-add failed: $out" "$OURD_LOG"; return 1
     fi
     if ! out=$(ourd_cli start -t "$OURD_IQN" 2>&1); then
@@ -179,6 +180,39 @@ stop_ourd() {
         [[ -n "${E2E_KEEP:-}" ]] || rm -rf "$OURD_DIR"
     fi
     OURD_PID=""; OURD_DIR=""; OURD_ROOT=""; OURD_IQN=""; OURD_URLS=(); OURD_PORTS=()
+}
+
+# stop_ourd_check : stop_ourd (target stopped, daemon TERMed: a clean close),
+# then `qemu-img check` every qcow2 LUN image it served
+# (ISCSI_ROOT/targets/*/lun-*.qcow2). Returns 1 if a check reports
+# corruption, leaked clusters (a cleanly closed image has none; set
+# OURD_CHECK_ALLOW_LEAKS=1 to accept them), or cannot run. Prints one line per
+# image; full output in $E2E_LOG_DIR/qemu-img-check.log when E2E_LOG_DIR is set.
+stop_ourd_check() {
+    local dir=$OURD_DIR keep=${E2E_KEEP:-} rc=0 img out crc n=0 log=/dev/null
+    if [[ -z "$dir" ]]; then stop_ourd; return 0; fi
+    E2E_KEEP=1 stop_ourd
+    [[ -n "${E2E_LOG_DIR:-}" ]] && mkdir -p "$E2E_LOG_DIR" && log="$E2E_LOG_DIR/qemu-img-check.log"
+    if ! e2e_need_cmd qemu-img; then [[ -n "$keep" ]] || rm -rf "$dir"; return 1; fi
+    local imgs=()
+    mapfile -t imgs < <(find "$dir/root/targets" -name 'lun-*.qcow2' -type f 2>/dev/null | sort)
+    for img in "${imgs[@]}"; do
+        n=$(( n + 1 ))
+        out=$(qemu-img check "$img" 2>&1); crc=$?
+        printf '$ qemu-img check %s\n%s\n(exit %s)\n' "$img" "$out" "$crc" >>"$log"
+        case $crc in
+            0) e2e_log "qemu-img check ${img#"$dir/root/"}: no errors" ;;
+            3) if [[ -n "${OURD_CHECK_ALLOW_LEAKS:-}" ]]; then
+                   e2e_log "qemu-img check ${img#"$dir/root/"}: leaked clusters (allowed): $(grep -i leak <<<"$out" | tail -n 1)"
+               else
+                   e2e_err "qemu-img check ${img#"$dir/root/"}: leaked clusters after a clean shutdown:"; printf '%s\n' "$out" >&2; rc=1
+               fi ;;
+            *) e2e_err "qemu-img check ${img#"$dir/root/"} exit $crc:"; printf '%s\n' "$out" >&2; rc=1 ;;
+        esac
+    done
+    (( n > 0 )) || e2e_log "stop_ourd_check: no qcow2 LUN images under $dir/root/targets"
+    [[ -n "$keep" ]] || rm -rf "$dir"
+    return "$rc"
 }
 
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then

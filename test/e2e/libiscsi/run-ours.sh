@@ -2,7 +2,9 @@
 # libiscsi conformance run against OUR daemon, checked against
 # expectations.txt. Builds the project, starts the daemon with a private
 # ISCSI_ROOT in /dev/shm, one target on two loopback portals, a 1 GiB LUN,
-# runs run.sh, stops the daemon.
+# runs run.sh, stops the daemon, then runs `qemu-img check` on every qcow2 LUN
+# image (lun-add makes qcow2 by default): errors or leaked clusters after the
+# clean shutdown fail the script (exit 1) even when run.sh passed.
 #
 #   test/e2e/libiscsi/run-ours.sh [run.sh options, e.g. -t ALL.Read10]
 # Env: OURD_LUN_SIZE (default 1G), OURD_NO_BUILD=1, E2E_LOG_DIR,
@@ -23,3 +25,7 @@ if [[ "${OURD_BLOCK_SIZE:-512}" == 4096 ]]; then
     cat "$HERE/expectations-4096.txt" "$HERE/expectations.txt" > "$expect"
 fi
 "$HERE/run.sh" -e "$expect" -o "$E2E_LOG_DIR" "$@" "${OURD_URLS[@]}"
+rc=$?
+# Stop the target and the daemon (clean close), then check the images.
+stop_ourd_check || { e2e_err "qemu-img check of the LUN image(s) failed (log: $E2E_LOG_DIR/qemu-img-check.log)"; (( rc == 0 )) && rc=1; }
+exit "$rc"

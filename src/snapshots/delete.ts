@@ -14,11 +14,11 @@
 import path from 'node:path';
 import type { ClusterStore } from '../cluster/store.js';
 import { setQcow2BackingFile } from '../lun/qcow2/index.js';
-import { assertImageFree, assertOffline, locateSnapshot, lunOf, snapshotIn } from './locate.js';
+import { beginOfflineChange, locateSnapshot } from './locate.js';
 import { lockKeepAlive } from './lock-keepalive.js';
 import { mergeIntoChild, type ImageRef } from './merge.js';
 import { parseSnapshotUuid } from './names.js';
-import { removeOrphans, removeUnnamed } from './orphans.js';
+import { removeUnnamed } from './orphans.js';
 import { reach, type SnapshotOptions } from './options.js';
 
 export async function deleteSnapshot(store: ClusterStore, uuidIn: string, opts: SnapshotOptions): Promise<{ iqn: string; lun: number; merged: number }> {
@@ -30,11 +30,7 @@ export async function deleteSnapshot(store: ClusterStore, uuidIn: string, opts: 
   let committed = false;
   try {
     await store.updateTarget(iqn, async (rec) => {
-      const lun = lunOf(rec, lunId);
-      const snap = snapshotIn(lun, uuid);
-      assertOffline(rec, lun, 'snapshot-delete');
-      assertImageFree(rec, opts, 'snapshot-delete');
-      await removeOrphans(store, rec.iqn, lun);
+      const { lun, snap } = await beginOfflineChange(store, rec, lunId, uuid, opts, 'snapshot-delete');
       const snaps = lun.snapshots ?? [];
       const parentRec = snap.parent === null ? undefined : snaps.find((s) => s.uuid === snap.parent);
       const parent: ImageRef | null = parentRec ? { file: parentRec.file, format: parentRec.format } : null;

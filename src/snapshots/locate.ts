@@ -7,6 +7,7 @@ import { ClusterError } from '../cluster/errors.js';
 import type { LunRecord, SnapshotRecord, TargetRecord } from '../cluster/records.js';
 import type { ClusterStore } from '../cluster/store.js';
 import type { SnapshotOptions } from './options.js';
+import { removeOrphans } from './orphans.js';
 
 export function lunOf(rec: TargetRecord, id: number): LunRecord {
   const lun = rec.luns.find((l) => l.id === id);
@@ -65,7 +66,23 @@ export function assertOffline(rec: TargetRecord, lun: LunRecord, action: string)
   }
 }
 
-/** Files a LUN's record names: the top and every snapshot. */
-export function namedFiles(lun: LunRecord): Set<string> {
-  return new Set([lun.file, ...(lun.snapshots ?? []).map((s) => s.file)]);
+/**
+ * The start of snapshot-switch and snapshot-delete inside the target lock:
+ * the LUN and the snapshot from the fresh record, the preconditions, and
+ * the orphans of an earlier crash removed.
+ */
+export async function beginOfflineChange(
+  store: ClusterStore,
+  rec: TargetRecord,
+  lunId: number,
+  uuid: string,
+  opts: SnapshotOptions,
+  action: string,
+): Promise<{ lun: LunRecord; snap: SnapshotRecord }> {
+  const lun = lunOf(rec, lunId);
+  const snap = snapshotIn(lun, uuid);
+  assertOffline(rec, lun, action);
+  assertImageFree(rec, opts, action);
+  await removeOrphans(store, rec.iqn, lun);
+  return { lun, snap };
 }

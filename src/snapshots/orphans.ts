@@ -10,11 +10,11 @@ import path from 'node:path';
 import type { LunRecord } from '../cluster/records.js';
 import type { ClusterStore } from '../cluster/store.js';
 import { isSnapshotImageName } from './names.js';
-import { namedFiles } from './locate.js';
+import { lunImageFiles } from '../cluster/lun-images.js';
 
 export async function removeOrphans(store: ClusterStore, iqn: string, lun: LunRecord): Promise<string[]> {
   const dir = store.targetDir(iqn);
-  const named = namedFiles(lun);
+  const named = new Set(lunImageFiles(lun));
   const removed: string[] = [];
   for (const name of await fs.readdir(dir)) {
     if (named.has(name) || !isSnapshotImageName(lun.id, name)) continue;
@@ -30,7 +30,7 @@ export async function removeUnnamed(store: ClusterStore, iqn: string, lunId: num
   let named = new Set<string>();
   try {
     const lun = (await store.getTarget(iqn)).luns.find((l) => l.id === lunId);
-    if (lun) named = namedFiles(lun);
+    if (lun) named = new Set(lunImageFiles(lun));
   } catch {
     return; // cannot tell: leave them (the next operation removes orphans)
   }

@@ -6,10 +6,10 @@
  * the record no longer names it (DESIGN.md §6).
  */
 import type { ClusterStore } from '../cluster/store.js';
-import { assertImageFree, assertOffline, locateSnapshot, lunOf, snapshotIn } from './locate.js';
+import { beginOfflineChange, locateSnapshot } from './locate.js';
 import { DEFAULT_CLUSTER_SIZE, makeTop } from './new-top.js';
 import { parseSnapshotUuid } from './names.js';
-import { removeOrphans, removeUnnamed } from './orphans.js';
+import { removeUnnamed } from './orphans.js';
 import { reach, type SnapshotOptions } from './options.js';
 
 export async function switchSnapshot(store: ClusterStore, uuidIn: string, opts: SnapshotOptions): Promise<{ iqn: string; lun: number }> {
@@ -19,11 +19,7 @@ export async function switchSnapshot(store: ClusterStore, uuidIn: string, opts: 
   let old: string | undefined;
   try {
     await store.updateTarget(iqn, async (rec) => {
-      const lun = lunOf(rec, lunId);
-      const snap = snapshotIn(lun, uuid);
-      assertOffline(rec, lun, 'snapshot-switch');
-      assertImageFree(rec, opts, 'snapshot-switch');
-      await removeOrphans(store, rec.iqn, lun);
+      const { lun, snap } = await beginOfflineChange(store, rec, lunId, uuid, opts, 'snapshot-switch');
       made = await makeTop(store, rec.iqn, lun, { file: snap.file, format: snap.format }, opts);
       await reach(opts, 'top-renamed');
       old = lun.file;

@@ -18,9 +18,10 @@ import { buildForTests, jsPath } from '../cluster/helpers/build.js';
 import { runDaemon, type RunningDaemon } from '../../src/daemon/run.js';
 import { createLogger } from '../../src/daemon/log.js';
 import { FakeEngine } from '../daemon/fake-engine.js';
+import { HOST_A, HOST_B, twoNodeEnvs } from './helpers/two-nodes.js';
 
-const A = 'fefacc38a2f140ca';
-const B = '1111222233334444';
+const A = HOST_A;
+const B = HOST_B;
 const P = 'iqn.2014-04.com.vstorage';
 const stopFirst = (t: string, what: string) => `target ${P}:${t} is running: stop it first (vstorage-iscsi stop -t ${P}:${t}) before ${what}`;
 const BAD_IQN = (t: string) =>
@@ -78,13 +79,9 @@ beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bad-input-'));
   root = path.join(dir, 'root');
   fs.mkdirSync(root);
-  for (const [n, host] of [
-    ['A', A],
-    ['B', B],
-  ] as const) {
-    const cfg = path.join(dir, `config-${n}`);
-    fs.writeFileSync(cfg, `ISCSI_ROOT=${root}\nISCSI_RUN_DIR=${dir}/run-${n}\nISCSI_STATE_DIR=${dir}/state-${n}\n`);
-    env[n] = { PATH: process.env.PATH, ISCSI_CONFIG: cfg, ISCSI_HOST_ID: host };
+  const envs = twoNodeEnvs(dir, root);
+  for (const n of ['A', 'B'] as const) {
+    env[n] = envs[n];
     daemons.push(await runDaemon({ env: env[n], engineFactory: (o) => (engines[n] = new FakeEngine(o)), log: createLogger({ write: () => undefined }) }));
   }
   await ok('A', ['account-create', '-u', 'user1'], 'secret-of-user1\n');

@@ -19,9 +19,10 @@ import { createLogger } from '../../src/daemon/log.js';
 import { FakeEngine } from '../daemon/fake-engine.js';
 import { buildProgram, runCli } from '../../tools/cli/program.js';
 import { CliContext } from '../../tools/cli/context.js';
+import { HOST_A, HOST_B, twoNodeEnvs } from './helpers/two-nodes.js';
 
-const A = 'fefacc38a2f140ca'; // the source document's host ID
-const B = '1111222233334444';
+const A = HOST_A;
+const B = HOST_B;
 const P = 'iqn.2014-04.com.vstorage';
 const T1 = `${P}:test1`;
 
@@ -78,13 +79,9 @@ beforeEach(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chapter42-'));
   root = path.join(dir, 'root');
   fs.mkdirSync(root);
-  for (const [n, host] of [
-    ['A', A],
-    ['B', B],
-  ] as const) {
-    const cfg = path.join(dir, `config-${n}`);
-    fs.writeFileSync(cfg, `ISCSI_ROOT=${root}\nISCSI_RUN_DIR=${dir}/run-${n}\nISCSI_STATE_DIR=${dir}/state-${n}\n`);
-    nodes[n] = { env: { PATH: process.env.PATH, ISCSI_CONFIG: cfg, ISCSI_HOST_ID: host } };
+  const envs = twoNodeEnvs(dir, root);
+  for (const n of ['A', 'B'] as const) {
+    nodes[n] = { env: envs[n] };
     const node = nodes[n]!;
     node.daemon = await runDaemon({
       env: node.env,

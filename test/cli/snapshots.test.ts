@@ -13,9 +13,10 @@ import { buildForTests, jsPath } from '../cluster/helpers/build.js';
 import { runDaemon, type RunningDaemon } from '../../src/daemon/run.js';
 import { createLogger } from '../../src/daemon/log.js';
 import { FakeEngine } from '../daemon/fake-engine.js';
+import { HOST_A, HOST_B, twoNodeEnvs } from './helpers/two-nodes.js';
 
-const A = 'fefacc38a2f140ca';
-const B = '1111222233334444';
+const A = HOST_A;
+const B = HOST_B;
 const T = 'iqn.2014-04.com.vstorage:snap1';
 const UUID = /^Snapshot ([0-9a-f-]{36}) successfully created\.$/;
 
@@ -33,14 +34,10 @@ beforeEach(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cli-snap-'));
   root = path.join(dir, 'root');
   fs.mkdirSync(root);
-  for (const [n, host] of [
-    ['A', A],
-    ['B', B],
-  ] as const) {
-    const cfg = path.join(dir, `config-${n}`);
-    fs.writeFileSync(cfg, `ISCSI_ROOT=${root}\nISCSI_RUN_DIR=${dir}/run-${n}\nISCSI_STATE_DIR=${dir}/state-${n}\n`);
+  const envs = twoNodeEnvs(dir, root);
+  for (const n of ['A', 'B'] as const) {
     const logs: string[] = [];
-    nodes[n] = { env: { PATH: process.env.PATH, ISCSI_CONFIG: cfg, ISCSI_HOST_ID: host }, logs };
+    nodes[n] = { env: envs[n], logs };
     nodes[n]!.daemon = await runDaemon({
       env: nodes[n]!.env,
       engineFactory: (o) => new FakeEngine(o),

@@ -3,8 +3,8 @@
  * with PERSISTENT RESERVE IN/OUT helpers, for the e2e tests of persistent
  * reservations against the real daemon.
  */
-import net from 'node:net';
 import { TestInitiator, cdb } from '../../helpers/initiator.js';
+import { clearUnitAttentions, loginTestInitiator } from '../lib/login.js';
 import { IN, basicParams, decodeFullStatus, decodeReadKeys, decodeReadReservation, prinCdb, proutCdb, type BasicParams } from '../../scsi/pr/pr-codec.js';
 
 export interface PrSession {
@@ -24,17 +24,9 @@ export interface PrSession {
 
 /** Log in to `iqn` at 127.0.0.1:`port` as `name` (ISID ends in `isid`) and consume the POWER ON unit attention. */
 export async function prSession(port: number, iqn: string, name: string, isid = 1): Promise<PrSession> {
-  const socket = net.connect({ host: '127.0.0.1', port });
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', resolve);
-    socket.once('error', reject);
-  });
-  socket.setNoDelay(true);
-  const ini = new TestInitiator(socket);
-  const r = await ini.login({ targetName: iqn, initiatorName: name, isid: Buffer.from([0x80, 0x00, 0x00, 0x00, 0x00, isid]) });
-  if (!r.ok) throw new Error(`login of ${name} to ${iqn} at port ${port} failed: ${r.statusClass}/${r.statusDetail}`);
+  const ini = await loginTestInitiator(port, { targetName: iqn, initiatorName: name, isid: Buffer.from([0x80, 0x00, 0x00, 0x00, 0x00, isid]) });
   // Unit attentions (POWER ON, and any other queued) until GOOD.
-  for (let i = 0; i < 8; i++) if ((await ini.command({ cdb: cdb.testUnitReady() })).status === 0) break;
+  await clearUnitAttentions(ini);
   const s: PrSession = {
     ini,
     name,
@@ -63,7 +55,7 @@ export async function prSession(port: number, iqn: string, name: string, isid = 
     },
     async close() {
       if (!ini.closed) await ini.logout().catch(() => undefined);
-      socket.destroy();
+      ini.close();
     },
   };
   return s;

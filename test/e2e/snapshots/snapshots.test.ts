@@ -11,10 +11,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { TestInitiator, cdb } from '../../helpers/initiator.js';
+import { clearUnitAttentions, loginTestInitiator } from '../lib/login.js';
 import { freePort, startNode, type Node } from '../nodes/cluster.js';
 
 const P = 'iqn.2014-04.com.vstorage';
@@ -55,16 +55,8 @@ interface Session {
 }
 
 async function login(port: number, iqn: string, isid: number): Promise<Session> {
-  const socket = net.connect({ host: '127.0.0.1', port });
-  await new Promise<void>((res, rej) => {
-    socket.once('connect', res);
-    socket.once('error', rej);
-  });
-  socket.setNoDelay(true);
-  const ini = new TestInitiator(socket);
-  const r = await ini.login({ targetName: iqn, initiatorName: 'iqn.2024-01.org.e2e:snapshots', isid: Buffer.from([0x80, 0, 0, 0, 0, isid]) });
-  if (!r.ok) throw new Error(`login to ${iqn} failed: ${r.statusClass}/${r.statusDetail}`);
-  for (let i = 0; i < 8; i++) if ((await ini.command({ cdb: cdb.testUnitReady() })).status === 0) break;
+  const ini = await loginTestInitiator(port, { targetName: iqn, initiatorName: 'iqn.2024-01.org.e2e:snapshots', isid: Buffer.from([0x80, 0, 0, 0, 0, isid]) });
+  await clearUnitAttentions(ini);
   const CH = 64 * KiB;
   return {
     ini,
@@ -91,7 +83,7 @@ async function login(port: number, iqn: string, isid: number): Promise<Session> 
     },
     async close() {
       if (!ini.closed) await ini.logout().catch(() => undefined);
-      socket.destroy();
+      ini.close();
     },
   };
 }

@@ -7,11 +7,11 @@
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { TestInitiator, type CommandResult } from '../../helpers/initiator.js';
+import { clearUnitAttentions, loginTestInitiator } from '../lib/login.js';
 import { freePort, startNode, type Node } from '../nodes/cluster.js';
 
 const execFileP = promisify(execFile);
@@ -210,31 +210,19 @@ export interface Session {
  * (POWER ON etc.) with TEST UNIT READY, unless `keepUa`.
  */
 export async function openSession(port: number, iqn: string, lun: number, opts: { initiatorName?: string; isid?: number; keepUa?: boolean } = {}): Promise<Session> {
-  const socket = net.connect({ host: '127.0.0.1', port });
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', resolve);
-    socket.once('error', reject);
-  });
-  socket.setNoDelay(true);
-  const ini = new TestInitiator(socket);
-  const r = await ini.login({
+  const ini = await loginTestInitiator(port, {
     targetName: iqn,
     initiatorName: opts.initiatorName ?? 'iqn.2024-01.org.e2e:thin',
     isid: Buffer.from([0x80, 0, 0, 0, 0, opts.isid ?? 1]),
     keys: { MaxBurstLength: '1048576', FirstBurstLength: '262144' },
   });
-  if (!r.ok) throw new Error(`login to ${iqn} at port ${port} failed: ${r.statusClass}/${r.statusDetail}`);
   const raw: Session['raw'] = (c, o = {}) => ini.command({ lun, cdb: c, ...o });
   const must = async (what: string, c: Buffer, o: { dataOut?: Buffer; readLength?: number } = {}) => {
     const res = await raw(c, o);
     if (res.status !== 0) throw new Error(`${what}: ${describe(res)}`);
     return res;
   };
-  if (!opts.keepUa) {
-    let good = false;
-    for (let i = 0; i < 8 && !good; i++) good = (await raw(cdb16.testUnitReady())).status === 0;
-    if (!good) throw new Error(`LUN ${lun} of ${iqn} does not become ready`);
-  }
+  if (!opts.keepUa && !(await clearUnitAttentions(ini, lun))) throw new Error(`LUN ${lun} of ${iqn} does not become ready`);
   const s: Session = {
     ini,
     lun,
@@ -271,7 +259,7 @@ export async function openSession(port: number, iqn: string, lun: number, opts: 
     },
     async close() {
       if (!ini.closed) await ini.logout().catch(() => undefined);
-      socket.destroy();
+      ini.close();
     },
   };
   return s;

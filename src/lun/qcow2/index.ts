@@ -21,3 +21,5 @@ export {
 } from './qcow2-store.js';
 export { createQcow2Image, createQcow2Store, imageSize, setQcow2BackingFile, type Qcow2CreateOptions } from './create.js';
 export type { Qcow2Header } from './format.js';
+export { reclaimLeaks, type LeakReport, type ReclaimOptions } from './reclaim-leaks.js';
+export { openMarkerPath, removeOpenMarker } from './open-marker.js';

@@ -72,6 +72,8 @@ import {
   writeFull,
 } from './io.js';
 import { Refcounts, settleAll } from './refcounts.js';
+import { createOpenMarker, openMarkerExists, removeOpenMarker } from './open-marker.js';
+import { reclaimLeaks, type LeakReport } from './reclaim-leaks.js';
 
 export interface Qcow2OpenOptions {
   /** Open without write access (backing files are always opened so). */
@@ -94,6 +96,8 @@ export interface Qcow2OpenOptions {
   punchHoles?: 'auto' | 'off';
   /** Name or path of util-linux fallocate (tests). */
   fallocateCommand?: string;
+  /** Called with the leak reclamation report when a read-write open found the image not closed cleanly (open-marker.ts). */
+  onLeakReport?: (report: LeakReport) => void;
 }
 
 /** State of one guest cluster in one layer (layerAllocation). */
@@ -187,6 +191,8 @@ export class Qcow2Store implements BlockStore {
   private puncher: Promise<void> | null = null;
   /** Counters for tests and tools. */
   readonly stats = { syncs: 0, allocations: 0, frees: 0, punches: 0 };
+  /** Leak reclamation at this open (the image had not been closed cleanly), else null. */
+  lastOpenReport: LeakReport | null = null;
 
   /** @internal use openQcow2Store / createQcow2Store. */
   constructor(
@@ -412,14 +418,17 @@ export class Qcow2Store implements BlockStore {
     if (this.soonTimer) clearTimeout(this.soonTimer);
     this.writebackTimer = this.soonTimer = null;
     if (this.ops > 0) await new Promise<void>((r) => (this.drained = r));
+    let clean = false;
     try {
       if (!this.readOnly) await this.drainInternal();
       await this.syncTail;
       while (this.puncher) await this.puncher;
+      clean = !this.readOnly;
     } finally {
       await pClose(this.fd);
       if (this.ownsBacking && this.backingStore) await this.backingStore.close();
     }
+    if (clean) await removeOpenMarker(this.path); // after the final sync: closed cleanly
   }
 
   /**
@@ -1446,11 +1455,15 @@ async function openQcow2Internal(file: string, opts: Qcow2OpenOptions, depth: nu
   const fd = await pOpen(file, readOnly ? 'r' : 'r+');
   let backing: BlockStore | null = null;
   let owns = false;
+  let report: LeakReport | null = null;
   try {
     const st = await pFstat(fd);
     if (!st.isFile()) throw new StoreError('ISCSI_ERR_BAD_IMAGE', `${file} is not a regular file`);
     const h = await readHeaderFd(fd, file);
     checkSupported(h, file, !readOnly);
+    // Not closed cleanly last time: reclaim leaked clusters before anything is cached (reclaim-leaks.ts).
+    const unclean = !readOnly && (await openMarkerExists(file));
+    if (unclean) report = await reclaimLeaks(fd, file, h, { punchHoles: opts.punchHoles, fallocateCommand: opts.fallocateCommand });
     const cs = 2 ** h.clusterBits;
     const l1Clusters = Math.ceil((h.l1Size * 8) / cs);
     const l1 = Buffer.alloc(Math.max(l1Clusters * cs, h.l1Size * 8));
@@ -1481,13 +1494,17 @@ async function openQcow2Internal(file: string, opts: Qcow2OpenOptions, depth: nu
         owns = true;
       }
     }
+    if (!readOnly) await createOpenMarker(file); // durable before anything is written
     if (!readOnly && h.autoclearFeatures !== 0n) {
       // qcow2 spec: clear unknown/unmaintained auto-clear bits (e.g. bitmaps) before writing.
       await pWrite(fd, Buffer.alloc(8), 0, 8, 88);
       await pFdatasync(fd);
       h.autoclearFeatures = 0n;
     }
-    return new Qcow2Store(file, fd, h, l1, rt, st.size, backing, owns, opts);
+    const store = new Qcow2Store(file, fd, h, l1, rt, st.size, backing, owns, opts);
+    store.lastOpenReport = report;
+    if (report) opts.onLeakReport?.(report);
+    return store;
   } catch (e) {
     if (owns && backing) await backing.close().catch(() => undefined);
     await pClose(fd).catch(() => undefined);

@@ -18,7 +18,8 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund
 fi
 
-step "type-checking and building"
+step "type-checking (sources and tests) and building"
+npm run typecheck
 npm run build
 
 step "unit and protocol tests"

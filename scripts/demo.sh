@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # README quick start, command 1: `npm run demo`.
 # Installs the npm packages, builds, creates (once) a demo target
-#   iqn.2014-04.com.vstorage:demo  portal 127.0.0.1:3260  LUN 1 = 1 GiB sparse image
+#   iqn.2014-04.com.vstorage:demo  portal 127.0.0.1:3260  LUN 1 = 1 GiB thin qcow2 image
 # in a local ISCSI_ROOT (./.demo/root), then runs vstorage-iscsid in the
 # foreground with that target started. Ctrl-C stops it; running the script
 # again reuses the same target and image (its NAA/serial stay the same).

@@ -52,6 +52,7 @@ import {
 } from './records.js';
 import { requireRoot, resolveHostId, type IscsiConfig } from './config.js';
 import { createStore, openStore, type ImageFormat } from '../lun/open-store.js';
+import { openMarkerPath } from '../lun/qcow2/open-marker.js';
 import { inspectAdoptedImage, lunImageFiles, MAX_RAW_LUN_SIZE, parseClusterSize } from './lun-images.js';
 import { applyAccessChanges, initialAccess, normalizeAccessChanges, type AccessChanges } from './access.js';
 
@@ -718,7 +719,10 @@ export class ClusterStore {
       r.luns = r.luns.filter((l) => l.id !== id);
     });
     if (!removed) return;
-    for (const f of lunImageFiles(removed)) await fs.rm(this.lunPath(rec.iqn, { file: f }), { force: true });
+    for (const f of lunImageFiles(removed)) {
+      await fs.rm(this.lunPath(rec.iqn, { file: f }), { force: true });
+      await fs.rm(openMarkerPath(this.lunPath(rec.iqn, { file: f })), { force: true }); // a crashed daemon's marker
+    }
   }
 
   /** Bytes allocated by a LUN's images, its snapshots included (source 4.2.3 "Used"). */

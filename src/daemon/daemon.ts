@@ -96,7 +96,13 @@ export class Daemon {
     this.config = opts.config;
     this.log = opts.log;
     this.hostId = opts.store.hostId;
-    this.open = opts.openStore ?? openStore;
+    this.open =
+      opts.openStore ??
+      ((file, format) =>
+        openStore(file, format, {
+          onLeakReport: (r) =>
+            this.log.warn('image was not closed cleanly: leaked clusters reclaimed', { file, ...r }),
+        }));
     this.engine = opts.engineFactory({
       discoveryAuth: () => this.discoveryAuth(),
       log: (level, msg, ctx) => this.log.log(level, msg, ctx),

@@ -4,7 +4,7 @@
  */
 import type { BlockStore } from './block-store.js';
 import { createRawStore, openRawStore, StoreError } from './raw-store.js';
-import { createQcow2Store, openQcow2Store } from './qcow2/index.js';
+import { createQcow2Store, openQcow2Store, type LeakReport } from './qcow2/index.js';
 
 export type ImageFormat = 'raw' | 'qcow2';
 
@@ -19,12 +19,17 @@ export interface CreateStoreOptions {
   backingFormat?: 'raw' | 'qcow2';
 }
 
-export async function openStore(filePath: string, format: string): Promise<BlockStore> {
+export interface OpenStoreOptions {
+  /** qcow2: leaked clusters were reclaimed because the image had not been closed cleanly (qcow2/reclaim-leaks.ts). */
+  onLeakReport?: (report: LeakReport) => void;
+}
+
+export async function openStore(filePath: string, format: string, options: OpenStoreOptions = {}): Promise<BlockStore> {
   switch (format) {
     case 'raw':
       return openRawStore(filePath);
     case 'qcow2':
-      return openQcow2Store(filePath);
+      return openQcow2Store(filePath, options.onLeakReport ? { onLeakReport: options.onLeakReport } : {});
     default:
       throw new StoreError('ISCSI_ERR_BAD_FORMAT', `unsupported image format '${format}' for ${filePath}`);
   }

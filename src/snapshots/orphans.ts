@@ -11,6 +11,7 @@ import type { LunRecord } from '../cluster/records.js';
 import type { ClusterStore } from '../cluster/store.js';
 import { isSnapshotImageName } from './names.js';
 import { lunImageFiles } from '../cluster/lun-images.js';
+import { openMarkerPath } from '../lun/qcow2/index.js';
 
 export async function removeOrphans(store: ClusterStore, iqn: string, lun: LunRecord): Promise<string[]> {
   const dir = store.targetDir(iqn);
@@ -19,6 +20,7 @@ export async function removeOrphans(store: ClusterStore, iqn: string, lun: LunRe
   for (const name of await fs.readdir(dir)) {
     if (named.has(name) || !isSnapshotImageName(lun.id, name)) continue;
     await fs.rm(path.join(dir, name), { force: true });
+    await fs.rm(openMarkerPath(path.join(dir, name)), { force: true }); // its unclean-close marker, if any
     removed.push(name);
   }
   return removed;
@@ -35,6 +37,8 @@ export async function removeUnnamed(store: ClusterStore, iqn: string, lunId: num
     return; // cannot tell: leave them (the next operation removes orphans)
   }
   for (const f of files) {
-    if (!named.has(f)) await fs.rm(path.join(store.targetDir(iqn), f), { force: true }).catch(() => undefined);
+    if (named.has(f)) continue;
+    await fs.rm(path.join(store.targetDir(iqn), f), { force: true }).catch(() => undefined);
+    await fs.rm(openMarkerPath(path.join(store.targetDir(iqn), f)), { force: true }).catch(() => undefined);
   }
 }

@@ -236,7 +236,8 @@ describe('50 mixed commands from both nodes at once', () => {
     const recs: TargetRecord[] = [];
     for (const e of fs.readdirSync(targetsDir)) {
       expect(e.startsWith('.'), `left-over ${e}`).toBe(false);
-      const files = fs.readdirSync(path.join(targetsDir, e));
+      // (.<image>.open: the unclean-close marker of an image a running target has open, src/lun/qcow2/open-marker.ts)
+      const files = fs.readdirSync(path.join(targetsDir, e)).filter((f) => !/^\..+\.open$/.test(f));
       expect(files.filter((f) => f.startsWith('.') || f.endsWith('.tmp')), `temp files in ${e}`).toEqual([]);
       const rec = parseTargetRecord(record(e), e);
       recs.push(rec);

@@ -16,6 +16,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { freePort, prng, startNode, type CliResult, type Node } from './cluster.js';
 import { parseTargetRecord, type TargetRecord } from '../../../src/cluster/records.js';
+import { imageSize } from '../../../src/lun/qcow2/index.js';
 
 const run = promisify(execFile);
 const P = 'iqn.2014-04.com.vstorage';
@@ -241,10 +242,10 @@ describe('50 mixed commands from both nodes at once', () => {
       expect(files.filter((f) => f.startsWith('.') || f.endsWith('.tmp')), `temp files in ${e}`).toEqual([]);
       const rec = parseTargetRecord(record(e), e);
       recs.push(rec);
-      // Every LUN has its image at its size, and there is no image without a LUN.
+      // Every LUN has its image at its (virtual) size, and there is no image without a LUN.
       const images = files.filter((f) => f !== 'target.json').sort();
       expect(images).toEqual(rec.luns.map((l) => l.file).sort());
-      for (const l of rec.luns) expect(fs.statSync(path.join(targetsDir, e, l.file)).size).toBe(l.sizeBytes);
+      for (const l of rec.luns) expect(await imageSize(path.join(targetsDir, e, l.file), l.format)).toBe(l.sizeBytes);
       expect([HA, HB, null]).toContain(rec.host);
     }
     expect(fs.readdirSync(path.join(root, 'locks'))).toEqual([]); // no lock left behind

@@ -128,7 +128,7 @@ async function crashedAfterUnmap(name: string, clusterSize: number, refcountBits
   const L = Math.max(256 * 1024, clusterSize);
   const offs: number[] = [];
   for (let i = 0; i < 48; i++) offs.push(Math.floor((r() * (SIZE - L)) / clusterSize) * clusterSize);
-  for (const o of offs) await s.write(randomBytes(L, r), o);
+  for (const o of offs) await s.write(randomBytes(L, r), o, false);
   await s.flush();
   for (let i = 0; i < offs.length; i += 2) await s.writeZeroes(offs[i]!, L, true);
   await s.flush(); // the L2 changes are durable; the refcount decrements are not yet written
@@ -169,7 +169,7 @@ describe.skipIf(!qemu)('leak reclamation at a read-write open after an unclean c
       expect(fs.existsSync(openMarkerPath(file)), 'marker while open').toBe(true);
       // Still writable and consistent: write into freed space, then close cleanly.
       const extra = randomBytes(cs, rng(9));
-      await s.write(extra, 0);
+      await s.write(extra, 0, false);
       await s.close();
       expect(fs.existsSync(openMarkerPath(file))).toBe(false);
 
@@ -191,7 +191,7 @@ describe.skipIf(!qemu)('leak reclamation at a read-write open after an unclean c
   it('lowers over-counted clusters to their references, setting COPIED where the count becomes 1', async () => {
     const file = path.join(dir, 'over.qcow2');
     const s = await createQcow2Store(file, 8 * MiB);
-    await s.write(randomBytes(4 * 65536, rng(3)), 0);
+    await s.write(randomBytes(4 * 65536, rng(3)), 0, false);
     await s.close();
     const { at, cluster } = await firstDataEntry(file);
     // refcount 3 with the COPIED flag cleared, as a shared cluster whose other references are gone.
@@ -255,7 +255,7 @@ describe.skipIf(!qemu)('leak reclamation at a read-write open after an unclean c
     const s = await createQcow2Store(file, 8 * MiB);
     expect(fs.existsSync(openMarkerPath(file))).toBe(true);
     expect(path.basename(openMarkerPath(file))).toBe('.clean.qcow2.open');
-    await s.write(randomBytes(65536, rng(5)), 0);
+    await s.write(randomBytes(65536, rng(5)), 0, false);
     await s.close();
     expect(fs.existsSync(openMarkerPath(file))).toBe(false);
     // A leak without a marker stays: a clean image is not walked.
@@ -283,7 +283,7 @@ describe.skipIf(!qemu)('leak reclamation at a read-write open after an unclean c
     const file = path.join(dir, 'corrupt.qcow2');
     const s = await createQcow2Store(file, 8 * MiB);
     const data = randomBytes(4 * 65536, rng(11));
-    await s.write(data, 0);
+    await s.write(data, 0, false);
     await s.close();
     const { cluster } = await firstDataEntry(file);
     await setRefcount(file, cluster, 0);

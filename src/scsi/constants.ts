@@ -126,6 +126,8 @@ export const Asc = {
   SAVING_PARAMETERS_NOT_SUPPORTED: 0x3900,
   REPORTED_LUNS_DATA_HAS_CHANGED: 0x3f0e,
   INTERNAL_TARGET_FAILURE: 0x4400,
+  /** SPC-4 Annex D: the transport failed the command's data transfer (iSCSI Data-Out sequence errors, RFC 7143 §7.4.1). */
+  DATA_PHASE_ERROR: 0x4b00,
   /** SPC-4 §5.13.7: no room for another registration. */
   INSUFFICIENT_REGISTRATION_RESOURCES: 0x5504,
 } as const;

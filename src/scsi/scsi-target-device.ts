@@ -213,6 +213,18 @@ export class ScsiTargetDevice implements ScsiTarget, DeviceServices {
     return this.visible.has(lun);
   }
 
+  /**
+   * The response to a command the transport could not deliver whole (a
+   * Data-Out sequence error, RFC 7143 §7.4.1) or that broke in the transport
+   * layer: CHECK CONDITION, ABORTED COMMAND, DATA PHASE ERROR, in the sense
+   * format the LU's control mode page D_SENSE selects (SPC-4 §4.5.1).
+   */
+  transportFailure(lun: number): ScsiResponse {
+    const lu = this.all.get(lun);
+    const asc = Asc.DATA_PHASE_ERROR;
+    return { status: ScsiStatus.CheckCondition, sense: encodeSense({ key: SenseKey.ABORTED_COMMAND, asc: asc >> 8, ascq: asc & 0xff }, lu ? lu.mode.dSense : false) };
+  }
+
   /** A logical unit by LUN (online or not), for inspection. */
   logicalUnit(id: number): LogicalUnit | undefined {
     return this.all.get(id);

@@ -100,4 +100,9 @@ export interface ScsiTarget {
   targetReset(nexus: ItNexus): void;
   /** Whether a LUN exists (TMF responses). */
   hasLun(lun: number): boolean;
+  /**
+   * The CHECK CONDITION for a command the transport failed (Data-Out
+   * sequence errors): the SCSI layer encodes it, in the LU's sense format.
+   */
+  transportFailure(lun: number): ScsiResponse;
 }

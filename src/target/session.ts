@@ -20,6 +20,8 @@ import { MAX_COMMAND_BUFFER, SESSION_QUEUE_DEPTH, type SessionParams } from './s
 import { snAdd, snInWindow, snLess } from './serial-number.js';
 import { DataDirection, ScsiStatus, type ItNexus, type ScsiResponse, type ScsiTarget } from '../scsi/types.js';
 import { sendDataInAndStatus } from './data-in.js';
+import { encodeSense } from '../scsi/sense.js';
+import { SenseKey } from '../scsi/constants.js';
 import { TextExchange } from './text-exchange.js';
 import type { DiscoverableTarget } from './discovery.js';
 
@@ -374,9 +376,9 @@ export class Session {
     let response: ScsiResponse;
     if (task.transportError) {
       this.host.log('warn', 'command failed by a Data-Out sequence error', { itt: task.itt, error: task.transportError });
-      response = { status: ScsiStatus.CheckCondition, sense: transportSense() };
+      response = transportFailure(device, task.lun);
     } else if (!device || !nexus) {
-      response = { status: ScsiStatus.CheckCondition, sense: transportSense() };
+      response = transportFailure(device, task.lun);
     } else {
       const pdu = task.pdu;
       try {
@@ -395,7 +397,7 @@ export class Session {
         });
       } catch (err) {
         this.host.log('error', 'SCSI layer threw', { itt: task.itt, error: String(err) });
-        response = { status: ScsiStatus.CheckCondition, sense: transportSense() };
+        response = transportFailure(device, task.lun);
       }
     }
     if (!task.aborted && !this.closed) {
@@ -606,13 +608,14 @@ export class Session {
 const EMPTY = Buffer.alloc(0);
 
 /** ABORTED COMMAND, DATA PHASE ERROR (SPC-4 Annex D 4Bh/00h), fixed format. */
-function transportSense(): Buffer {
-  const s = Buffer.alloc(18);
-  s[0] = 0x70;
-  s[2] = 0x0b;
-  s[7] = 10;
-  s[12] = 0x4b;
-  s[13] = 0x00;
-  return s;
+/**
+ * ABORTED COMMAND, DATA PHASE ERROR for a command the transport failed: the
+ * device encodes it (its D_SENSE decides the format, DESIGN.md §3: only the
+ * SCSI layer encodes sense); without a device (no SCSI layer behind the
+ * session), fixed format (SPC-4 §4.5.1 default).
+ */
+function transportFailure(device: ScsiTarget | undefined, lun: number): ScsiResponse {
+  if (device) return device.transportFailure(lun);
+  return { status: ScsiStatus.CheckCondition, sense: encodeSense({ key: SenseKey.ABORTED_COMMAND, asc: 0x4b, ascq: 0x00 }, false) };
 }
 

@@ -5,7 +5,8 @@
  */
 import { Opcode, type TextRequestPdu } from './pdu/types.js';
 import { answerSendTargets } from './discovery.js';
-import { RejectReason } from './pdu/constants.js';
+import { BHS_LENGTH, RejectReason } from './pdu/constants.js';
+import { encodeBhsInto } from './pdu/encode.js';
 import type { SessionHost } from './session.js';
 import { decodeTextPairs, encodeTextPairs } from './text-pairs.js';
 
@@ -72,7 +73,11 @@ export class TextExchange {
     if (this.requestBytes > MAX_TEXT_REQUEST) {
       this.requestParts = [];
       this.requestBytes = 0;
-      this.host.reject(RejectReason.ProtocolError, Buffer.alloc(48));
+      // Reject carries the offending PDU's header (RFC 7143 §11.17.1); the
+      // request went through CmdSN ordering, so rebuild it from the decoded PDU.
+      const bhs = Buffer.alloc(BHS_LENGTH);
+      encodeBhsInto(pdu, bhs, 0);
+      this.host.reject(RejectReason.ProtocolError, bhs);
       return;
     }
     this.requestParts.push(Buffer.from(pdu.data));

@@ -43,7 +43,9 @@ export function answerSendTargets(
     if (sessionTarget === undefined) return { kind: 'reject' };
     chosen = visible.filter((t) => t.iqn === sessionTarget);
   } else if (looksLikeIscsiName(value)) {
-    chosen = visible.filter((t) => t.iqn === value);
+    // Names compare after stringprep's mapping to lower case (RFC 3720 §3.2.6.2).
+    const wanted = value.toLowerCase();
+    chosen = visible.filter((t) => t.iqn.toLowerCase() === wanted);
   } else {
     return { kind: 'reject' };
   }

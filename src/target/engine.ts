@@ -313,7 +313,9 @@ export class IscsiEngine implements TargetEngine {
     const listenerTpgt = (iqn: string) => this.targets.get(iqn)?.ports.get(key)?.tpgt;
     return {
       portalTpgt: 1,
-      lookupTarget: (name: string): LoginTargetInfo | undefined => {
+      lookupTarget: (given: string): LoginTargetInfo | undefined => {
+        // iSCSI names compare after stringprep, which maps them to lower case (RFC 3720 §3.2.6.2).
+        const name = this.targets.has(given) ? given : given.toLowerCase();
         const t = this.targets.get(name);
         const tpgt = listenerTpgt(name);
         if (!t || tpgt === undefined) return undefined;

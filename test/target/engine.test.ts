@@ -68,6 +68,13 @@ describe('login and full feature phase', () => {
     expect(inq.dataIn.subarray(8, 16).toString()).toBe('VSTORAGE');
   });
 
+  it('finds the target whatever the case of the TargetName (names compare after stringprep, RFC 3720 §3.2.6.2)', async () => {
+    const ini = connect();
+    const r = await ini.login({ targetName: IQN.toUpperCase() });
+    expect(r.ok).toBe(true);
+    expect((await ini.command({ cdb: cdb.inquiry(), readLength: 96 })).status).toBe(0);
+  });
+
   it('refuses an unknown target with status 0x0203', async () => {
     const ini = connect();
     const r = await ini.login({ targetName: 'iqn.2014-04.com.vstorage:nope' });
@@ -215,6 +222,7 @@ describe('login and full feature phase', () => {
       ['TargetAddress', `127.0.0.1:${PORT},1`],
       ['TargetAddress', `127.0.0.1:${PORT + 1},2`],
     ]);
+    expect(await ini.sendTargets(IQN.replace('vstorage', 'VStorage'))).toEqual(pairs);
     const bad = await ini.text([['SendTargets', 'Alle']]);
     expect(bad.get('SendTargets')).toBe('Reject');
   });

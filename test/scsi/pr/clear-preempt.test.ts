@@ -5,17 +5,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { cdb, senseOf } from '../helpers.js';
-import { RESERVATION_CONFLICT, UA, prHarness } from './helpers.js';
+import { RESERVATION_CONFLICT, UA, prHarness, registered } from './helpers.js';
 import { SA, TYPE } from './pr-codec.js';
 
 describe('CLEAR', () => {
   it('removes every registration and the reservation; generation + 1; RESERVATIONS PREEMPTED for the others (libiscsi ProutClear.Simple)', async () => {
-    const h = await prHarness();
-    const a = await h.login(1);
-    const b = await h.login(2);
-    await h.register(a, 1n);
-    await h.register(b, 2n);
-    await h.reserve(a, 1n, TYPE.EA);
+    const { h, nx: [a, b] } = await registered([1n, 2n], TYPE.EA);
     const g = (await h.keys(a)).generation;
     expect((await h.prout(b, SA.CLEAR, 0, { rk: 2n })).status).toBe(0);
     expect(await h.ua(a)).toBe(UA.RESERVATIONS_PREEMPTED);
@@ -39,13 +34,7 @@ describe('CLEAR', () => {
 
 describe('PREEMPT removing registrations (no reservation, or a key that is not the holder\'s)', () => {
   it('removes every I_T nexus registered with SERVICE ACTION RESERVATION KEY (libiscsi ProutPreempt.RemoveRegistration)', async () => {
-    const h = await prHarness();
-    const a = await h.login(1);
-    const b = await h.login(2);
-    const c = await h.login(3);
-    await h.register(a, 1n);
-    await h.register(b, 2n);
-    await h.register(c, 1n);
+    const { h, nx: [a, b, c] } = await registered([1n, 2n, 1n]);
     const g = (await h.keys(a)).generation;
     expect((await h.prout(b, SA.PREEMPT, TYPE.EA, { rk: 2n, sark: 1n })).status).toBe(0);
     expect(await h.keys(b)).toMatchObject({ generation: g + 1, keys: [2n] });
@@ -65,14 +54,7 @@ describe('PREEMPT removing registrations (no reservation, or a key that is not t
   });
 
   it('the reservation stays when SERVICE ACTION RESERVATION KEY is not the holder\'s', async () => {
-    const h = await prHarness();
-    const a = await h.login(1);
-    const b = await h.login(2);
-    const c = await h.login(3);
-    await h.register(a, 1n);
-    await h.register(b, 2n);
-    await h.register(c, 3n);
-    await h.reserve(a, 1n, TYPE.WE);
+    const { h, nx: [a, b, c] } = await registered([1n, 2n, 3n], TYPE.WE);
     expect((await h.prout(b, SA.PREEMPT, TYPE.WE, { rk: 2n, sark: 3n })).status).toBe(0);
     expect(await h.reservation(b)).toMatchObject({ reserved: true, key: 1n, type: TYPE.WE });
     expect((await h.keys(b)).keys).toEqual([1n, 2n]);
@@ -90,14 +72,7 @@ describe('PREEMPT removing registrations (no reservation, or a key that is not t
 
 describe('PREEMPT of the reservation', () => {
   it('takes the reservation with the CDB type, removes the holder\'s key; REGISTRATIONS PREEMPTED, and RESERVATIONS RELEASED when the type changed', async () => {
-    const h = await prHarness();
-    const a = await h.login(1);
-    const b = await h.login(2);
-    const c = await h.login(3);
-    await h.register(a, 1n);
-    await h.register(b, 2n);
-    await h.register(c, 3n);
-    await h.reserve(a, 1n, TYPE.WERO);
+    const { h, nx: [a, b, c] } = await registered([1n, 2n, 3n], TYPE.WERO);
     expect((await h.prout(b, SA.PREEMPT, TYPE.EARO, { rk: 2n, sark: 1n })).status).toBe(0);
     expect(await h.ua(a)).toBe(UA.REGISTRATIONS_PREEMPTED);
     expect(await h.ua(c)).toBe(UA.RESERVATIONS_RELEASED);
@@ -110,12 +85,7 @@ describe('PREEMPT of the reservation', () => {
   });
 
   it('same type: no RESERVATIONS RELEASED', async () => {
-    const h = await prHarness();
-    const a = await h.login(1);
-    const b = await h.login(2);
-    const c = await h.login(3);
-    for (const [n, k] of [[a, 1n], [b, 2n], [c, 3n]] as const) await h.register(n, k);
-    await h.reserve(a, 1n, TYPE.WE);
+    const { h, nx: [a, b, c] } = await registered([1n, 2n, 3n], TYPE.WE);
     await h.prout(b, SA.PREEMPT, TYPE.WE, { rk: 2n, sark: 1n });
     expect(await h.ua(c)).toBe(0);
   });
@@ -131,12 +101,7 @@ describe('PREEMPT of the reservation', () => {
   });
 
   it('all registrants: SERVICE ACTION RESERVATION KEY 0 preempts, removing every other registration', async () => {
-    const h = await prHarness();
-    const a = await h.login(1);
-    const b = await h.login(2);
-    const c = await h.login(3);
-    for (const [n, k] of [[a, 1n], [b, 2n], [c, 3n]] as const) await h.register(n, k);
-    await h.reserve(a, 1n, TYPE.WEAR);
+    const { h, nx: [a, b, c] } = await registered([1n, 2n, 3n], TYPE.WEAR);
     expect((await h.prout(b, SA.PREEMPT, TYPE.WE, { rk: 2n, sark: 0n })).status).toBe(0);
     expect(await h.reservation(b)).toMatchObject({ key: 2n, type: TYPE.WE });
     expect((await h.keys(b)).keys).toEqual([2n]);
@@ -145,24 +110,14 @@ describe('PREEMPT of the reservation', () => {
   });
 
   it('all registrants: a non-zero key only removes registrations', async () => {
-    const h = await prHarness();
-    const a = await h.login(1);
-    const b = await h.login(2);
-    await h.register(a, 1n);
-    await h.register(b, 2n);
-    await h.reserve(a, 1n, TYPE.EAAR);
+    const { h, nx: [a, b] } = await registered([1n, 2n], TYPE.EAAR);
     expect((await h.prout(b, SA.PREEMPT, TYPE.EAAR, { rk: 2n, sark: 1n })).status).toBe(0);
     expect(await h.reservation(b)).toMatchObject({ key: 0n, type: TYPE.EAAR });
     expect((await h.keys(b)).keys).toEqual([2n]);
   });
 
   it('an invalid TYPE or SCOPE when preempting the reservation: INVALID FIELD IN CDB', async () => {
-    const h = await prHarness();
-    const a = await h.login(1);
-    const b = await h.login(2);
-    await h.register(a, 1n);
-    await h.register(b, 2n);
-    await h.reserve(a, 1n, TYPE.WE);
+    const { h, nx: [a, b] } = await registered([1n, 2n], TYPE.WE);
     expect(senseOf(await h.prout(b, SA.PREEMPT, 2, { rk: 2n, sark: 1n }))).toMatchObject({ asc: 0x24, fieldPointer: 2 });
     expect(senseOf(await h.prout(b, SA.PREEMPT, TYPE.WE, { rk: 2n, sark: 1n }, { scope: 2 }))).toMatchObject({ asc: 0x24, fieldPointer: 2 });
   });
@@ -185,11 +140,7 @@ describe('PREEMPT AND ABORT', () => {
   });
 
   it('removing registrations aborts their tasks too; PREEMPT aborts nothing', async () => {
-    const h = await prHarness();
-    const a = await h.login(1);
-    const b = await h.login(2);
-    await h.register(a, 1n);
-    await h.register(b, 2n);
+    const { h, nx: [a, b] } = await registered([1n, 2n]);
     await h.prout(b, SA.PREEMPT, TYPE.EA, { rk: 2n, sark: 1n });
     expect(h.aborts).toEqual([]);
     await h.ua(a);

@@ -61,15 +61,24 @@ const prout = (ini: TestInitiator, sa: number, type: number, p: Parameters<typeo
   return ini.command({ cdb: proutCdb(sa, type, data.length), dataOut: data });
 };
 
+/**
+ * Nodes A (portal 1) and B (portal 2) on a GatedStore, registered with keys AAh and BBh;
+ * A holds a WRITE EXCLUSIVE - REGISTRANTS ONLY reservation.
+ */
+async function reservedPair(): Promise<{ store: GatedStore; a: TestInitiator; b: TestInitiator }> {
+  const store = new GatedStore(8 << 20);
+  await start(store);
+  const a = await session('iqn.2024-01.org.test:node-a');
+  const b = await session('iqn.2024-01.org.test:node-b', PORT + 1);
+  expect((await prout(a, SA.REGISTER_AND_IGNORE, 0, { sark: 0xaan })).status).toBe(0);
+  expect((await prout(b, SA.REGISTER_AND_IGNORE, 0, { sark: 0xbbn })).status).toBe(0);
+  expect((await prout(a, SA.RESERVE, TYPE.WERO, { rk: 0xaan })).status).toBe(0);
+  return { store, a, b };
+}
+
 describe('PREEMPT AND ABORT through the engine', () => {
   it('aborts the preempted session\'s task in progress; the preemptor gets GOOD once it has stopped', async () => {
-    const store = new GatedStore(8 << 20);
-    await start(store);
-    const a = await session('iqn.2024-01.org.test:node-a');
-    const b = await session('iqn.2024-01.org.test:node-b', PORT + 1);
-    expect((await prout(a, SA.REGISTER_AND_IGNORE, 0, { sark: 0xaan })).status).toBe(0);
-    expect((await prout(b, SA.REGISTER_AND_IGNORE, 0, { sark: 0xbbn })).status).toBe(0);
-    expect((await prout(a, SA.RESERVE, TYPE.WERO, { rk: 0xaan })).status).toBe(0);
+    const { store, a, b } = await reservedPair();
 
     let release!: () => void;
     store.gate = new Promise((r) => (release = r));
@@ -102,13 +111,7 @@ describe('PREEMPT AND ABORT through the engine', () => {
   });
 
   it('two nodes fencing each other at once: no deadlock, the first PREEMPT AND ABORT wins', async () => {
-    const store = new GatedStore(8 << 20);
-    await start(store);
-    const a = await session('iqn.2024-01.org.test:node-a');
-    const b = await session('iqn.2024-01.org.test:node-b', PORT + 1);
-    expect((await prout(a, SA.REGISTER_AND_IGNORE, 0, { sark: 0xaan })).status).toBe(0);
-    expect((await prout(b, SA.REGISTER_AND_IGNORE, 0, { sark: 0xbbn })).status).toBe(0);
-    expect((await prout(a, SA.RESERVE, TYPE.WERO, { rk: 0xaan })).status).toBe(0);
+    const { store, a, b } = await reservedPair();
     let release!: () => void;
     store.gate = new Promise((r) => (release = r));
     void a.command({ cdb: cdb.write10(8, 1), dataOut: Buffer.alloc(512, 1) }).catch(() => undefined);

@@ -87,6 +87,20 @@ export async function prHarness(opts: { persistence?: PrPersistence; luns?: numb
   return h;
 }
 
+/**
+ * prHarness() with initiators 1..keys.length logged in through PORT1, initiator i + 1
+ * registered with keys[i] (in that order); with `reserve`, initiator 1 then holds a
+ * reservation of that type.
+ */
+export async function registered(keys: bigint[], reserve?: number): Promise<{ h: PrHarness; nx: ItNexus[] }> {
+  const h = await prHarness();
+  const nx: ItNexus[] = [];
+  for (let i = 0; i < keys.length; i++) nx.push(await h.login(i + 1));
+  for (let i = 0; i < keys.length; i++) await h.register(nx[i]!, keys[i]!);
+  if (reserve !== undefined) await h.reserve(nx[0]!, keys[0]!, reserve);
+  return { h, nx };
+}
+
 export const UA = {
   RESERVATIONS_PREEMPTED: 0x2a03,
   RESERVATIONS_RELEASED: 0x2a04,

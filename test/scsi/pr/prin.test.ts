@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { cdb, senseOf } from '../helpers.js';
-import { prHarness, portName, PORT2 } from './helpers.js';
+import { prHarness, portName, PORT2, registered } from './helpers.js';
 import { ALL_TYPES, IN, TYPE, decodeCapabilities, decodeFullStatus, decodeReadKeys, isAllRegistrants, prinCdb } from './pr-codec.js';
 
 describe('PERSISTENT RESERVE IN', () => {
@@ -73,12 +73,7 @@ describe('PERSISTENT RESERVE IN', () => {
   });
 
   it('READ FULL STATUS under an all registrants reservation marks every registrant as holder', async () => {
-    const h = await prHarness();
-    const a = await h.login(1);
-    const b = await h.login(2);
-    await h.register(a, 1n);
-    await h.register(b, 2n);
-    await h.reserve(a, 1n, TYPE.EAAR);
+    const { h, nx: [a, b] } = await registered([1n, 2n], TYPE.EAAR);
     const fs = await h.fullStatus(b);
     expect(fs.entries.map((e) => [e.holder, e.type])).toEqual([
       [true, TYPE.EAAR],

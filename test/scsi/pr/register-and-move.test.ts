@@ -3,7 +3,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { senseOf } from '../helpers.js';
-import { PORT2, RESERVATION_CONFLICT, portName, prHarness } from './helpers.js';
+import { PORT2, RESERVATION_CONFLICT, portName, prHarness, registered } from './helpers.js';
 import { SA, TYPE, decodeCapabilities, iscsiTid, moveParams, IN } from './pr-codec.js';
 
 describe('REGISTER AND MOVE', () => {
@@ -34,12 +34,7 @@ describe('REGISTER AND MOVE', () => {
   });
 
   it('an already registered destination gets the new key', async () => {
-    const h = await prHarness();
-    const a = await h.login(1);
-    const b = await h.login(2);
-    await h.register(a, 1n);
-    await h.register(b, 2n);
-    await h.reserve(a, 1n, TYPE.EA);
+    const { h, nx: [a, b] } = await registered([1n, 2n], TYPE.EA);
     expect((await h.prout(a, SA.REGISTER_AND_MOVE, TYPE.EA, moveParams({ rk: 1n, sark: 7n, rtpi: 1, tid: iscsiTid(portName(2)) }))).status).toBe(0);
     expect(await h.reservation(a)).toMatchObject({ key: 7n, type: TYPE.EA });
     expect((await h.keys(a)).keys).toEqual([1n, 7n]);
@@ -56,11 +51,7 @@ describe('REGISTER AND MOVE', () => {
   });
 
   it('only the holder of a reservation that is not all registrants may move it: RESERVATION CONFLICT', async () => {
-    const h = await prHarness();
-    const a = await h.login(1);
-    const b = await h.login(2);
-    await h.register(a, 1n);
-    await h.register(b, 2n);
+    const { h, nx: [a, b] } = await registered([1n, 2n]);
     const move = (rk: bigint) => moveParams({ rk, sark: 9n, rtpi: 1, tid: iscsiTid(portName(3)) });
     // No reservation.
     expect((await h.prout(a, SA.REGISTER_AND_MOVE, TYPE.WE, move(1n))).status).toBe(RESERVATION_CONFLICT);

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { senseOf } from '../helpers.js';
-import { RESERVATION_CONFLICT, UA, prHarness } from './helpers.js';
+import { RESERVATION_CONFLICT, UA, prHarness, registered } from './helpers.js';
 import { ALL_TYPES, SA, TYPE, isAllRegistrants } from './pr-codec.js';
 
 describe('RESERVE', () => {
@@ -32,24 +32,14 @@ describe('RESERVE', () => {
   });
 
   it('the holder reserving with another type conflicts; another registrant reserving conflicts', async () => {
-    const h = await prHarness();
-    const a = await h.login(1);
-    const b = await h.login(2);
-    await h.register(a, 1n);
-    await h.register(b, 2n);
-    await h.reserve(a, 1n, TYPE.WE);
+    const { h, nx: [a, b] } = await registered([1n, 2n], TYPE.WE);
     expect((await h.prout(a, SA.RESERVE, TYPE.EA, { rk: 1n })).status).toBe(RESERVATION_CONFLICT);
     expect((await h.prout(b, SA.RESERVE, TYPE.WE, { rk: 2n })).status).toBe(RESERVATION_CONFLICT);
     expect(await h.reservation(b)).toMatchObject({ key: 1n, type: TYPE.WE });
   });
 
   it('under an all registrants reservation every registrant is a holder and may reserve again', async () => {
-    const h = await prHarness();
-    const a = await h.login(1);
-    const b = await h.login(2);
-    await h.register(a, 1n);
-    await h.register(b, 2n);
-    await h.reserve(a, 1n, TYPE.WEAR);
+    const { h, nx: [a, b] } = await registered([1n, 2n], TYPE.WEAR);
     expect((await h.prout(b, SA.RESERVE, TYPE.WEAR, { rk: 2n })).status).toBe(0);
   });
 
@@ -77,12 +67,7 @@ describe('RELEASE', () => {
   });
 
   it('from a registrant that does not hold the reservation: GOOD and nothing changes', async () => {
-    const h = await prHarness();
-    const a = await h.login(1);
-    const b = await h.login(2);
-    await h.register(a, 1n);
-    await h.register(b, 2n);
-    await h.reserve(a, 1n, TYPE.EARO);
+    const { h, nx: [a, b] } = await registered([1n, 2n], TYPE.EARO);
     expect((await h.prout(b, SA.RELEASE, TYPE.EARO, { rk: 2n })).status).toBe(0);
     expect(await h.reservation(a)).toMatchObject({ reserved: true, key: 1n });
   });
@@ -126,24 +111,14 @@ describe('unregistering a reservation holder (§5.13.11.3)', () => {
     [TYPE.WERO, true],
     [TYPE.EARO, true],
   ])('type %i: the reservation goes with it; RESERVATIONS RELEASED for the rest: %s', async (t, ua) => {
-    const h = await prHarness();
-    const a = await h.login(1);
-    const b = await h.login(2);
-    await h.register(a, 1n);
-    await h.register(b, 2n);
-    await h.reserve(a, 1n, t);
+    const { h, nx: [a, b] } = await registered([1n, 2n], t);
     expect((await h.prout(a, SA.REGISTER, 0, { rk: 1n, sark: 0n })).status).toBe(0);
     expect(await h.ua(b)).toBe(ua ? UA.RESERVATIONS_RELEASED : 0);
     expect((await h.reservation(b)).reserved).toBe(false);
   });
 
   it.each([TYPE.WEAR, TYPE.EAAR])('type %i: stays while a registrant remains, goes with the last one', async (t) => {
-    const h = await prHarness();
-    const a = await h.login(1);
-    const b = await h.login(2);
-    await h.register(a, 1n);
-    await h.register(b, 2n);
-    await h.reserve(a, 1n, t);
+    const { h, nx: [a, b] } = await registered([1n, 2n], t);
     await h.prout(a, SA.REGISTER, 0, { rk: 1n, sark: 0n });
     expect(await h.reservation(b)).toMatchObject({ reserved: true, key: 0n, type: t });
     // libiscsi ProutReserve.Ownership*AR: the other registrant releases it.

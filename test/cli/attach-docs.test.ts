@@ -7,7 +7,6 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { REPO } from '../cluster/helpers/build.js';
 import { IscsiEngine } from '../../src/target/engine.js';
@@ -22,6 +21,7 @@ import { buildProgram } from '../../tools/cli/program.js';
 import { CliContext } from '../../tools/cli/context.js';
 import { duplexPair } from '../helpers/duplex-pair.js';
 import { TestInitiator, cdb } from '../helpers/initiator.js';
+import { freePort } from '../helpers/free-port.js';
 
 const DIR = path.join(REPO, 'docs/attach');
 const GUIDES = ['linux.md', 'windows.md', 'esxi.md', 'xenserver.md', 'hyperv.md'];
@@ -33,17 +33,6 @@ const NAA = '61ac51d40d4642037d6069753a8dd443';
 let engine: IscsiEngine;
 let port: number;
 const ACCOUNT = { user: 'user1', secret: 'secret-of-user1' };
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 let chap = false;
 beforeAll(async () => {

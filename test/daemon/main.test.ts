@@ -12,6 +12,7 @@ import path from 'node:path';
 import { buildForTests, jsPath } from '../cluster/helpers/build.js';
 import { ClusterStore } from '../../src/cluster/store.js';
 import { DaemonClient } from '../../src/daemon/control-client.js';
+import { freePort } from '../helpers/free-port.js';
 
 const HOST = '00000000000000aa';
 const PREFIX = 'iqn.2014-04.com.vstorage';
@@ -22,16 +23,6 @@ beforeAll(() => {
   out = buildForTests(['src/daemon/main.ts']);
 }, 120_000);
 afterAll(() => fs.rmSync(out, { recursive: true, force: true }));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 describe('vstorage-iscsid main', () => {
   it('serves a registered running target and stops on SIGTERM', async () => {

@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { REPO } from '../cluster/helpers/build.js';
 import { containerEnv, ignoreMatcher, parseDockerfile, replayDockerfile, type Stage } from './dockerfile.js';
+import { freePort } from '../helpers/free-port.js';
 
 const DOCKERFILE = path.join(REPO, 'Dockerfile');
 let work: string;
@@ -32,17 +33,6 @@ beforeAll(() => {
 }, 300_000);
 
 afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 describe('Dockerfile', () => {
   it('parses: a build stage and a runtime stage from the Node.js 20 image; the replay uses the same Node.js major', () => {

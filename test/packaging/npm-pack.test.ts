@@ -7,11 +7,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { REPO } from '../cluster/helpers/build.js';
 import { ignoreMatcher } from './dockerfile.js';
+import { freePort } from '../helpers/free-port.js';
 
 const NPM_ENV = { ...process.env, npm_config_prefer_offline: 'true', npm_config_update_notifier: 'false', npm_config_fund: 'false', npm_config_audit: 'false', npm_config_loglevel: 'error' };
 let work: string;
@@ -35,17 +35,6 @@ beforeAll(() => {
 }, 300_000);
 
 afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** Start the installed daemon on a fresh ISCSI_ROOT, run `cli` commands, stop it with SIGTERM. */
 async function serveWith(binDir: string): Promise<void> {

@@ -11,20 +11,10 @@ import { MemoryStore } from '../../../src/lun/memory-store.js';
 import type { TargetDefinition } from '../../../src/target/engine-api.js';
 import { TestInitiator, cdb } from '../../helpers/initiator.js';
 import { decodeSense } from '../helpers.js';
+import { freePort } from '../../helpers/free-port.js';
 
 const IQN = 'iqn.2014-04.com.vstorage:alua';
 const NAA = '6001405abcdef0123456789abcdef012';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 function tcp(port: number): Promise<net.Socket> {
   return new Promise((resolve, reject) => {

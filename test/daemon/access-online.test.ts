@@ -6,8 +6,6 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { runDaemon, type RunningDaemon } from '../../src/daemon/run.js';
 import { DaemonClient } from '../../src/daemon/control-client.js';
@@ -18,6 +16,8 @@ import { IscsiEngine } from '../../src/target/engine.js';
 import { FakeEngine } from './fake-engine.js';
 import { duplexPair } from '../helpers/duplex-pair.js';
 import { TestInitiator, cdb } from '../helpers/initiator.js';
+import { freePort } from '../helpers/free-port.js';
+import { daemonDir } from './helpers.js';
 
 const HOST = '00000000000000aa';
 const PREFIX = 'iqn.2014-04.com.vstorage';
@@ -32,12 +32,7 @@ let running: RunningDaemon | undefined;
 let logLines: string[];
 
 beforeEach(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'daemon-access-'));
-  fs.mkdirSync(path.join(dir, 'root'));
-  const cfg = path.join(dir, 'config');
-  fs.writeFileSync(cfg, `ISCSI_ROOT=${dir}/root\nISCSI_RUN_DIR=${dir}/run\nISCSI_STATE_DIR=${dir}/state\n`);
-  env = { ISCSI_CONFIG: cfg, ISCSI_HOST_ID: HOST };
-  store = await ClusterStore.open(path.join(dir, 'root'), { hostId: HOST, iqnPrefix: PREFIX });
+  ({ dir, env, store } = await daemonDir('daemon-access-', HOST, PREFIX));
   logLines = [];
 });
 
@@ -54,17 +49,6 @@ async function withFake(): Promise<FakeEngine> {
   let engine!: FakeEngine;
   running = await runDaemon({ env, engineFactory: (o) => (engine = new FakeEngine(o)), log: log() });
   return engine;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 describe('access lists in the daemon (fake engine)', () => {

@@ -1,13 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { runDaemon, type RunningDaemon } from '../../src/daemon/run.js';
 import { DaemonClient, callDaemon, sessionsOf } from '../../src/daemon/control-client.js';
 import { createLogger, formatLogLine } from '../../src/daemon/log.js';
 import { ClusterStore } from '../../src/cluster/store.js';
 import { FakeEngine } from './fake-engine.js';
+import { daemonDir } from './helpers.js';
 
 const HOST = '00000000000000aa';
 const OTHER = '00000000000000bb';
@@ -34,12 +34,7 @@ async function start(): Promise<{ d: RunningDaemon; client: DaemonClient }> {
 }
 
 beforeEach(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'daemon-'));
-  fs.mkdirSync(path.join(dir, 'root'));
-  const cfg = path.join(dir, 'config');
-  fs.writeFileSync(cfg, `ISCSI_ROOT=${dir}/root\nISCSI_RUN_DIR=${dir}/run\nISCSI_STATE_DIR=${dir}/state\n`);
-  env = { ISCSI_CONFIG: cfg, ISCSI_HOST_ID: HOST };
-  store = await ClusterStore.open(path.join(dir, 'root'), { hostId: HOST, iqnPrefix: PREFIX });
+  ({ dir, env, store } = await daemonDir('daemon-', HOST, PREFIX));
 });
 
 afterEach(async () => {

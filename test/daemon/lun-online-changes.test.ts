@@ -6,7 +6,6 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { runDaemon, type RunningDaemon } from '../../src/daemon/run.js';
 import { DaemonClient } from '../../src/daemon/control-client.js';
@@ -14,6 +13,7 @@ import { createLogger } from '../../src/daemon/log.js';
 import { ClusterStore } from '../../src/cluster/store.js';
 import { createStore, openStore } from '../../src/lun/open-store.js';
 import { FakeEngine } from './fake-engine.js';
+import { daemonDir } from './helpers.js';
 
 const HOST = '00000000000000aa';
 const PREFIX = 'iqn.2014-04.com.vstorage';
@@ -27,16 +27,13 @@ let engine: FakeEngine;
 let client: DaemonClient;
 
 beforeEach(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'daemon-lun-'));
-  fs.mkdirSync(path.join(dir, 'root'));
-  const cfg = path.join(dir, 'config');
-  fs.writeFileSync(cfg, `ISCSI_ROOT=${dir}/root\nISCSI_RUN_DIR=${dir}/run\nISCSI_STATE_DIR=${dir}/state\n`);
-  store = await ClusterStore.open(path.join(dir, 'root'), { hostId: HOST, iqnPrefix: PREFIX });
+  const d = await daemonDir('daemon-lun-', HOST, PREFIX);
+  ({ dir, store } = d);
   await store.createTarget({ name: 'test1', portals: ['127.0.0.1:3261'] });
   await store.addLun(T1, { id: 1, sizeBytes: 8 * MiB });
   await store.setDesiredState(T1, 'running');
   running = await runDaemon({
-    env: { ISCSI_CONFIG: cfg, ISCSI_HOST_ID: HOST },
+    env: d.env,
     engineFactory: (o) => (engine = new FakeEngine(o)),
     log: createLogger({ level: 'error', write: () => undefined }),
   });

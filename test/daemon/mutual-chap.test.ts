@@ -5,8 +5,6 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { runDaemon, type RunningDaemon } from '../../src/daemon/run.js';
 import { DaemonClient } from '../../src/daemon/control-client.js';
@@ -16,6 +14,8 @@ import { IscsiEngine } from '../../src/target/engine.js';
 import { FakeEngine } from './fake-engine.js';
 import { duplexPair } from '../helpers/duplex-pair.js';
 import { TestInitiator } from '../helpers/initiator.js';
+import { freePort } from '../helpers/free-port.js';
+import { daemonDir } from './helpers.js';
 
 const HOST = '00000000000000aa';
 const PREFIX = 'iqn.2014-04.com.vstorage';
@@ -46,12 +46,7 @@ async function accounts(): Promise<void> {
 }
 
 beforeEach(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'daemon-mutual-'));
-  fs.mkdirSync(path.join(dir, 'root'));
-  const cfg = path.join(dir, 'config');
-  fs.writeFileSync(cfg, `ISCSI_ROOT=${dir}/root\nISCSI_RUN_DIR=${dir}/run\nISCSI_STATE_DIR=${dir}/state\n`);
-  env = { ISCSI_CONFIG: cfg, ISCSI_HOST_ID: HOST };
-  store = await ClusterStore.open(path.join(dir, 'root'), { hostId: HOST, iqnPrefix: PREFIX });
+  ({ dir, env, store } = await daemonDir('daemon-mutual-', HOST, PREFIX));
 });
 
 afterEach(async () => {
@@ -157,17 +152,6 @@ describe('auth() with mutual CHAP', () => {
     await expect(start()).rejects.toMatchObject({ code: 'ISCSI_ERR_CONFIG' });
   });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 describe('mutual CHAP logins through the real engine', () => {
   it('the target proves the bound mutual account; bindings apply to the next login', async () => {

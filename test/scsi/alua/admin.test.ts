@@ -7,7 +7,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { runDaemon, type RunningDaemon } from '../../../src/daemon/run.js';
 import { DaemonClient, callDaemon } from '../../../src/daemon/control-client.js';
@@ -19,6 +18,8 @@ import { createTargetEngine } from '../../../src/target/engine.js';
 import { runCli } from '../../../tools/cli/program.js';
 import { TestInitiator, cdb } from '../../helpers/initiator.js';
 import { decodeSense } from '../helpers.js';
+import { freePort } from '../../helpers/free-port.js';
+import { daemonDir } from '../../daemon/helpers.js';
 
 const HOST = '00000000000000aa';
 const PREFIX = 'iqn.2014-04.com.vstorage';
@@ -104,17 +105,6 @@ describe('port-group records (src/cluster/port-groups.ts)', () => {
 
 // ------------------------------------------------------------------ daemon + CLI
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
 let dir: string;
 let env: NodeJS.ProcessEnv;
 let store: ClusterStore;
@@ -131,12 +121,7 @@ async function cli(args: string[]): Promise<{ code: number; out: string; err: st
 }
 
 beforeEach(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'alua-admin-'));
-  fs.mkdirSync(path.join(dir, 'root'));
-  const cfg = path.join(dir, 'config');
-  fs.writeFileSync(cfg, `ISCSI_ROOT=${dir}/root\nISCSI_RUN_DIR=${dir}/run\nISCSI_STATE_DIR=${dir}/state\n`);
-  env = { ISCSI_CONFIG: cfg, ISCSI_HOST_ID: HOST };
-  store = await ClusterStore.open(path.join(dir, 'root'), { hostId: HOST, iqnPrefix: PREFIX });
+  ({ dir, env, store } = await daemonDir('alua-admin-', HOST, PREFIX));
   ports = [await freePort(), await freePort()];
   await store.createTarget({ name: 'ps1', portals: ports.map((p) => `127.0.0.1:${p}`) });
   await store.addLun(PS, { id: 0, sizeBytes: 4 << 20 });

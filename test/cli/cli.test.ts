@@ -5,17 +5,16 @@
  * document (seeds/003, chapter 4.2).
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
-import { buildForTests, jsPath } from '../cluster/helpers/build.js';
+import { buildForTests } from '../cluster/helpers/build.js';
 import { runDaemon, type RunningDaemon } from '../../src/daemon/run.js';
 import { createLogger } from '../../src/daemon/log.js';
 import { ClusterStore } from '../../src/cluster/store.js';
 import { FakeEngine } from '../daemon/fake-engine.js';
 import { runCli } from '../../tools/cli/program.js';
+import { cliDir, runProgram, type CliResult } from './helpers/program.js';
 
 const HOST = 'fefacc38a2f140ca';
 const OTHER = '1111222233334444';
@@ -35,11 +34,7 @@ beforeAll(() => {
 afterAll(() => fs.rmSync(out, { recursive: true, force: true }));
 
 function setupDir(): void {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cli-'));
-  root = path.join(dir, 'root');
-  fs.mkdirSync(root);
-  fs.writeFileSync(path.join(dir, 'config'), `ISCSI_ROOT=${root}\nISCSI_RUN_DIR=${dir}/run\nISCSI_STATE_DIR=${dir}/state\n`);
-  env = { PATH: process.env.PATH, ISCSI_CONFIG: path.join(dir, 'config'), ISCSI_HOST_ID: HOST };
+  ({ dir, root, env } = cliDir('cli-', HOST));
 }
 
 async function teardown(): Promise<void> {
@@ -48,25 +43,8 @@ async function teardown(): Promise<void> {
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Result> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      process.execPath,
-      [jsPath(out, 'tools/cli/main.ts'), ...args],
-      { env: opts.env ?? env },
-      (err, stdout, stderr) => {
-        const code = err ? ((err as { code?: number }).code ?? 1) : 0;
-        resolve({ code: typeof code === 'number' ? code : 1, stdout, stderr });
-      },
-    );
-    child.stdin!.end(opts.input ?? '');
-  });
+function cli(args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+  return runProgram(out, args, opts.env ?? env, opts.input);
 }
 
 async function startDaemon(): Promise<void> {

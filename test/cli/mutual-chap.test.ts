@@ -6,14 +6,13 @@
  * served in this process over a fake engine.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { buildForTests, jsPath } from '../cluster/helpers/build.js';
+import { buildForTests } from '../cluster/helpers/build.js';
 import { runDaemon, type RunningDaemon } from '../../src/daemon/run.js';
 import { createLogger } from '../../src/daemon/log.js';
 import { FakeEngine } from '../daemon/fake-engine.js';
+import { cliDir, runProgram, type CliResult } from './helpers/program.js';
 
 const HOST = 'fefacc38a2f140ca';
 const T1 = 'iqn.2014-04.com.vstorage:test1';
@@ -31,20 +30,8 @@ beforeAll(() => {
 }, 60_000);
 afterAll(() => fs.rmSync(out, { recursive: true, force: true }));
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[], input = ''): Promise<Result> {
-  return new Promise((resolve) => {
-    const child = execFile(process.execPath, [jsPath(out, 'tools/cli/main.ts'), ...args], { env }, (err, stdout, stderr) => {
-      const code = err ? (err as { code?: unknown }).code : 0;
-      resolve({ code: typeof code === 'number' ? code : 1, stdout, stderr });
-    });
-    child.stdin!.end(input);
-  });
+function cli(args: string[], input = ''): Promise<CliResult> {
+  return runProgram(out, args, env, input);
 }
 
 async function ok(args: string[], input = ''): Promise<string> {
@@ -67,11 +54,7 @@ function snapshot(): Record<string, string> {
 }
 
 async function setup(): Promise<void> {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cli-mutual-'));
-  root = path.join(dir, 'root');
-  fs.mkdirSync(root);
-  fs.writeFileSync(path.join(dir, 'config'), `ISCSI_ROOT=${root}\nISCSI_RUN_DIR=${dir}/run\nISCSI_STATE_DIR=${dir}/state\n`);
-  env = { PATH: process.env.PATH, ISCSI_CONFIG: path.join(dir, 'config'), ISCSI_HOST_ID: HOST };
+  ({ dir, root, env } = cliDir('cli-mutual-', HOST));
   daemon = await runDaemon({ env, engineFactory: (o) => (engine = new FakeEngine(o)), log: createLogger({ write: () => undefined }) });
   await ok(['account-create', '-u', 'user1'], 'initiator-secret-1\ninitiator-secret-1\n');
   await ok(['account-create', '-u', 'user2'], 'initiator-secret-2\n');

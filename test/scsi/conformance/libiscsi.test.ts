@@ -51,6 +51,15 @@ async function runLibiscsi(dev: ScsiTargetDevice, tests: string, expectations: s
 
 const projectExpectations = (): string => readFileSync(path.join(repo, 'test/e2e/libiscsi/expectations.txt'), 'utf8');
 
+/** LUN 1: 512-byte logical blocks on 4 KiB physical blocks (LBPPB 8, "512e"). */
+const device512e = (): ScsiTargetDevice =>
+  new ScsiTargetDevice({
+    targetIqn: IQN,
+    luns: [lunDef(1, SIZE, 512, new MemoryStore(SIZE))],
+    ports: [PORT1, PORT2],
+    physicalBlockBytes: 4096,
+  });
+
 describe.skipIf(!enabled)('libiscsi iscsi-test-cu through the mini target', () => {
   it(
     'meets the expectations',
@@ -67,12 +76,7 @@ describe.skipIf(!enabled)('libiscsi iscsi-test-cu through the mini target', () =
   it(
     'passes the LBPPB > 1 WRITE SAME tests on a 512-byte LUN with 4 KiB physical blocks',
     async () => {
-      const dev = new ScsiTargetDevice({
-        targetIqn: IQN,
-        luns: [lunDef(1, SIZE, 512, new MemoryStore(SIZE))],
-        ports: [PORT1, PORT2],
-        physicalBlockBytes: 4096,
-      });
+      const dev = device512e();
       // Only the project's expectations: no mini-target allowance applies to these suites.
       const { rc, dir } = await runLibiscsi(dev, 'ALL.WriteSame1*', projectExpectations());
       expect(rc, `see ${dir}/summary.txt`).toBe(0);
@@ -87,12 +91,7 @@ describe.skipIf(!enabled)('libiscsi iscsi-test-cu through the mini target', () =
   it(
     'passes CompareAndWrite.InvalidDataOutSize (LBPPB > 1 only) on a 512e LUN, run alone',
     async () => {
-      const dev = new ScsiTargetDevice({
-        targetIqn: IQN,
-        luns: [lunDef(1, SIZE, 512, new MemoryStore(SIZE))],
-        ports: [PORT1, PORT2],
-        physicalBlockBytes: 4096,
-      });
+      const dev = device512e();
       // libiscsi 1.19 never removes the hook this test installs: nothing may run after it in the same process.
       const { rc, dir } = await runLibiscsi(dev, 'ALL.CompareAndWrite.InvalidDataOutSize', projectExpectations());
       expect(rc, `see ${dir}/summary.txt`).toBe(0);

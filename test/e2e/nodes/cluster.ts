@@ -6,8 +6,9 @@
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
+
+export { freePort } from '../../helpers/free-port.js';
 
 export const projectRoot = path.resolve(import.meta.dirname, '../../..');
 const daemonBin = path.join(projectRoot, 'dist/src/daemon/main.js');
@@ -79,17 +80,6 @@ export async function startNode(opts: { name: string; hostId: string; root: stri
     await new Promise((r) => setTimeout(r, 50));
   }
   return node;
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** Deterministic PRNG (mulberry32), so a failing mix can be replayed. */

@@ -6,6 +6,7 @@
  */
 import { AhsType, BHS_CDB_LENGTH, BHS_LENGTH, BhsByte0, BhsFlag, RejectReason, opcodeName } from './constants.js';
 import { PduFormatError } from './errors.js';
+import { BhsOffset, lunFieldOf, readInitiatorSeq, readLunFields, readTargetSeq, readTransferTags } from './bhs-fields.js';
 import { decodeLun } from './lun.js';
 import {
   Opcode,
@@ -160,27 +161,20 @@ function ahsType(segment: Buffer): number {
   return segment[2] & 0x3f;
 }
 
-function lunOf(bhs: Buffer): Buffer {
-  return bhs.subarray(8, 16);
-}
-
 /** RFC 7143 §11.18 */
 function decodeNopOut(bhs: Buffer, ahs: Buffer[], data: Buffer): NopOutPdu {
   return {
     opcode: Opcode.NopOut,
-    immediate: (bhs[0] & BhsByte0.Immediate) !== 0,
-    lun: decodeLun(bhs, 8),
-    lunField: lunOf(bhs),
-    initiatorTaskTag: bhs.readUInt32BE(16),
-    targetTransferTag: bhs.readUInt32BE(20),
-    cmdSN: bhs.readUInt32BE(24),
-    expStatSN: bhs.readUInt32BE(28),
+    immediate: immediate(bhs),
+    ...readLunFields(bhs),
+    ...readTransferTags(bhs),
+    ...readInitiatorSeq(bhs),
     ahs,
     data,
   };
 }
 
-/** RFC 7143 §11.3, with the Extended CDB (§11.2.2.3) and Bidirectional Read Expected Data Length (§11.2.2.4) AHS. */
+/** RFC 7143 §11.3 (hot path: fields read in place), with the Extended CDB (§11.2.2.3) and Bidirectional Read Expected Data Length (§11.2.2.4) AHS. */
 function decodeScsiCommand(bhs: Buffer, ahs: Buffer[], data: Buffer): ScsiCommandPdu {
   const flags = bhs[1];
   const pdu: ScsiCommandPdu = {
@@ -190,12 +184,12 @@ function decodeScsiCommand(bhs: Buffer, ahs: Buffer[], data: Buffer): ScsiComman
     read: (flags & BhsFlag.Read) !== 0,
     write: (flags & BhsFlag.Write) !== 0,
     attr: flags & BhsFlag.AttrMask,
-    lun: decodeLun(bhs, 8),
-    lunField: lunOf(bhs),
-    initiatorTaskTag: bhs.readUInt32BE(16),
-    expectedDataTransferLength: bhs.readUInt32BE(20),
-    cmdSN: bhs.readUInt32BE(24),
-    expStatSN: bhs.readUInt32BE(28),
+    lun: decodeLun(bhs, BhsOffset.Lun),
+    lunField: lunFieldOf(bhs),
+    initiatorTaskTag: bhs.readUInt32BE(BhsOffset.Itt),
+    expectedDataTransferLength: bhs.readUInt32BE(BhsOffset.Ttt),
+    cmdSN: bhs.readUInt32BE(BhsOffset.Sn),
+    expStatSN: bhs.readUInt32BE(BhsOffset.ExpSn),
     cdb: bhs.subarray(32, 32 + BHS_CDB_LENGTH),
     ahs,
     data,
@@ -232,14 +226,12 @@ function decodeScsiCommand(bhs: Buffer, ahs: Buffer[], data: Buffer): ScsiComman
 function decodeTaskMgmtRequest(bhs: Buffer, ahs: Buffer[], data: Buffer): TaskMgmtRequestPdu {
   return {
     opcode: Opcode.TaskMgmtRequest,
-    immediate: (bhs[0] & BhsByte0.Immediate) !== 0,
+    immediate: immediate(bhs),
     function: bhs[1] & 0x7f,
-    lun: decodeLun(bhs, 8),
-    lunField: lunOf(bhs),
-    initiatorTaskTag: bhs.readUInt32BE(16),
-    referencedTaskTag: bhs.readUInt32BE(20),
-    cmdSN: bhs.readUInt32BE(24),
-    expStatSN: bhs.readUInt32BE(28),
+    ...readLunFields(bhs),
+    initiatorTaskTag: bhs.readUInt32BE(BhsOffset.Itt),
+    referencedTaskTag: bhs.readUInt32BE(BhsOffset.Ttt),
+    ...readInitiatorSeq(bhs),
     refCmdSN: bhs.readUInt32BE(32),
     expDataSN: bhs.readUInt32BE(36),
     ahs,
@@ -249,22 +241,17 @@ function decodeTaskMgmtRequest(bhs: Buffer, ahs: Buffer[], data: Buffer): TaskMg
 
 /** RFC 7143 §11.12 */
 function decodeLoginRequest(bhs: Buffer, ahs: Buffer[], data: Buffer): LoginRequestPdu {
-  const flags = bhs[1];
   return {
     opcode: Opcode.LoginRequest,
-    immediate: (bhs[0] & BhsByte0.Immediate) !== 0,
-    transit: (flags & BhsFlag.Transit) !== 0,
-    continue: (flags & BhsFlag.Continue) !== 0,
-    csg: (flags >> 2) & 0x03,
-    nsg: flags & 0x03,
+    immediate: immediate(bhs),
+    ...readLoginFlags(bhs),
     versionMax: bhs[2],
     versionMin: bhs[3],
-    isid: bhs.subarray(8, 14),
-    tsih: bhs.readUInt16BE(14),
-    initiatorTaskTag: bhs.readUInt32BE(16),
+    isid: bhs.subarray(BhsOffset.Isid, BhsOffset.Tsih),
+    tsih: bhs.readUInt16BE(BhsOffset.Tsih),
+    initiatorTaskTag: bhs.readUInt32BE(BhsOffset.Itt),
     cid: bhs.readUInt16BE(20),
-    cmdSN: bhs.readUInt32BE(24),
-    expStatSN: bhs.readUInt32BE(28),
+    ...readInitiatorSeq(bhs),
     ahs,
     data,
   };
@@ -272,35 +259,31 @@ function decodeLoginRequest(bhs: Buffer, ahs: Buffer[], data: Buffer): LoginRequ
 
 /** RFC 7143 §11.10 */
 function decodeTextRequest(bhs: Buffer, ahs: Buffer[], data: Buffer): TextRequestPdu {
-  const flags = bhs[1];
   return {
     opcode: Opcode.TextRequest,
-    immediate: (bhs[0] & BhsByte0.Immediate) !== 0,
-    final: (flags & BhsFlag.Final) !== 0,
-    continue: (flags & BhsFlag.Continue) !== 0,
-    lun: decodeLun(bhs, 8),
-    lunField: lunOf(bhs),
-    initiatorTaskTag: bhs.readUInt32BE(16),
-    targetTransferTag: bhs.readUInt32BE(20),
-    cmdSN: bhs.readUInt32BE(24),
-    expStatSN: bhs.readUInt32BE(28),
+    immediate: immediate(bhs),
+    final: (bhs[1] & BhsFlag.Final) !== 0,
+    continue: (bhs[1] & BhsFlag.Continue) !== 0,
+    ...readLunFields(bhs),
+    ...readTransferTags(bhs),
+    ...readInitiatorSeq(bhs),
     ahs,
     data,
   };
 }
 
-/** RFC 7143 §11.7 (Data-Out). `data` is the buffer given, not a copy. */
+/** RFC 7143 §11.7 (Data-Out; hot path: fields read in place). `data` is the buffer given, not a copy. */
 function decodeDataOut(bhs: Buffer, ahs: Buffer[], data: Buffer): DataOutPdu {
   return {
     opcode: Opcode.DataOut,
     final: (bhs[1] & BhsFlag.Final) !== 0,
-    lun: decodeLun(bhs, 8),
-    lunField: lunOf(bhs),
-    initiatorTaskTag: bhs.readUInt32BE(16),
-    targetTransferTag: bhs.readUInt32BE(20),
-    expStatSN: bhs.readUInt32BE(28),
-    dataSN: bhs.readUInt32BE(36),
-    bufferOffset: bhs.readUInt32BE(40),
+    lun: decodeLun(bhs, BhsOffset.Lun),
+    lunField: lunFieldOf(bhs),
+    initiatorTaskTag: bhs.readUInt32BE(BhsOffset.Itt),
+    targetTransferTag: bhs.readUInt32BE(BhsOffset.Ttt),
+    expStatSN: bhs.readUInt32BE(BhsOffset.ExpSn),
+    dataSN: bhs.readUInt32BE(BhsOffset.DataSn),
+    bufferOffset: bhs.readUInt32BE(BhsOffset.BufferOffset),
     ahs,
     data,
   };
@@ -310,12 +293,11 @@ function decodeDataOut(bhs: Buffer, ahs: Buffer[], data: Buffer): DataOutPdu {
 function decodeLogoutRequest(bhs: Buffer, ahs: Buffer[], data: Buffer): LogoutRequestPdu {
   return {
     opcode: Opcode.LogoutRequest,
-    immediate: (bhs[0] & BhsByte0.Immediate) !== 0,
+    immediate: immediate(bhs),
     reasonCode: bhs[1] & 0x7f,
-    initiatorTaskTag: bhs.readUInt32BE(16),
+    initiatorTaskTag: bhs.readUInt32BE(BhsOffset.Itt),
     cid: bhs.readUInt16BE(20),
-    cmdSN: bhs.readUInt32BE(24),
-    expStatSN: bhs.readUInt32BE(28),
+    ...readInitiatorSeq(bhs),
     ahs,
     data,
   };
@@ -326,11 +308,9 @@ function decodeSnack(bhs: Buffer, ahs: Buffer[], data: Buffer): SnackPdu {
   return {
     opcode: Opcode.Snack,
     type: bhs[1] & 0x0f,
-    lun: decodeLun(bhs, 8),
-    lunField: lunOf(bhs),
-    initiatorTaskTag: bhs.readUInt32BE(16),
-    targetTransferTag: bhs.readUInt32BE(20),
-    expStatSN: bhs.readUInt32BE(28),
+    ...readLunFields(bhs),
+    ...readTransferTags(bhs),
+    expStatSN: bhs.readUInt32BE(BhsOffset.ExpSn),
     begRun: bhs.readUInt32BE(40),
     runLength: bhs.readUInt32BE(44),
     ahs,
@@ -342,13 +322,9 @@ function decodeSnack(bhs: Buffer, ahs: Buffer[], data: Buffer): SnackPdu {
 function decodeNopIn(bhs: Buffer, ahs: Buffer[], data: Buffer): NopInPdu {
   return {
     opcode: Opcode.NopIn,
-    lun: decodeLun(bhs, 8),
-    lunField: lunOf(bhs),
-    initiatorTaskTag: bhs.readUInt32BE(16),
-    targetTransferTag: bhs.readUInt32BE(20),
-    statSN: bhs.readUInt32BE(24),
-    expCmdSN: bhs.readUInt32BE(28),
-    maxCmdSN: bhs.readUInt32BE(32),
+    ...readLunFields(bhs),
+    ...readTransferTags(bhs),
+    ...readTargetSeq(bhs),
     ahs,
     data,
   };
@@ -365,14 +341,12 @@ function decodeScsiResponse(bhs: Buffer, ahs: Buffer[], data: Buffer): ScsiRespo
     residualUnderflow: (flags & BhsFlag.Underflow) !== 0,
     response: bhs[2],
     status: bhs[3],
-    initiatorTaskTag: bhs.readUInt32BE(16),
-    snackTag: bhs.readUInt32BE(20),
-    statSN: bhs.readUInt32BE(24),
-    expCmdSN: bhs.readUInt32BE(28),
-    maxCmdSN: bhs.readUInt32BE(32),
-    expDataSN: bhs.readUInt32BE(36),
+    initiatorTaskTag: bhs.readUInt32BE(BhsOffset.Itt),
+    snackTag: bhs.readUInt32BE(BhsOffset.Ttt),
+    ...readTargetSeq(bhs),
+    expDataSN: bhs.readUInt32BE(BhsOffset.DataSn),
     bidiReadResidualCount: bhs.readUInt32BE(40),
-    residualCount: bhs.readUInt32BE(44),
+    residualCount: bhs.readUInt32BE(BhsOffset.ResidualCount),
     ahs,
     data,
   };
@@ -383,10 +357,8 @@ function decodeTaskMgmtResponse(bhs: Buffer, ahs: Buffer[], data: Buffer): TaskM
   return {
     opcode: Opcode.TaskMgmtResponse,
     response: bhs[2],
-    initiatorTaskTag: bhs.readUInt32BE(16),
-    statSN: bhs.readUInt32BE(24),
-    expCmdSN: bhs.readUInt32BE(28),
-    maxCmdSN: bhs.readUInt32BE(32),
+    initiatorTaskTag: bhs.readUInt32BE(BhsOffset.Itt),
+    ...readTargetSeq(bhs),
     ahs,
     data,
   };
@@ -394,21 +366,15 @@ function decodeTaskMgmtResponse(bhs: Buffer, ahs: Buffer[], data: Buffer): TaskM
 
 /** RFC 7143 §11.13 */
 function decodeLoginResponse(bhs: Buffer, ahs: Buffer[], data: Buffer): LoginResponsePdu {
-  const flags = bhs[1];
   return {
     opcode: Opcode.LoginResponse,
-    transit: (flags & BhsFlag.Transit) !== 0,
-    continue: (flags & BhsFlag.Continue) !== 0,
-    csg: (flags >> 2) & 0x03,
-    nsg: flags & 0x03,
+    ...readLoginFlags(bhs),
     versionMax: bhs[2],
     versionActive: bhs[3],
-    isid: bhs.subarray(8, 14),
-    tsih: bhs.readUInt16BE(14),
-    initiatorTaskTag: bhs.readUInt32BE(16),
-    statSN: bhs.readUInt32BE(24),
-    expCmdSN: bhs.readUInt32BE(28),
-    maxCmdSN: bhs.readUInt32BE(32),
+    isid: bhs.subarray(BhsOffset.Isid, BhsOffset.Tsih),
+    tsih: bhs.readUInt16BE(BhsOffset.Tsih),
+    initiatorTaskTag: bhs.readUInt32BE(BhsOffset.Itt),
+    ...readTargetSeq(bhs),
     statusClass: bhs[36],
     statusDetail: bhs[37],
     ahs,
@@ -418,18 +384,13 @@ function decodeLoginResponse(bhs: Buffer, ahs: Buffer[], data: Buffer): LoginRes
 
 /** RFC 7143 §11.11 */
 function decodeTextResponse(bhs: Buffer, ahs: Buffer[], data: Buffer): TextResponsePdu {
-  const flags = bhs[1];
   return {
     opcode: Opcode.TextResponse,
-    final: (flags & BhsFlag.Final) !== 0,
-    continue: (flags & BhsFlag.Continue) !== 0,
-    lun: decodeLun(bhs, 8),
-    lunField: lunOf(bhs),
-    initiatorTaskTag: bhs.readUInt32BE(16),
-    targetTransferTag: bhs.readUInt32BE(20),
-    statSN: bhs.readUInt32BE(24),
-    expCmdSN: bhs.readUInt32BE(28),
-    maxCmdSN: bhs.readUInt32BE(32),
+    final: (bhs[1] & BhsFlag.Final) !== 0,
+    continue: (bhs[1] & BhsFlag.Continue) !== 0,
+    ...readLunFields(bhs),
+    ...readTransferTags(bhs),
+    ...readTargetSeq(bhs),
     ahs,
     data,
   };
@@ -446,16 +407,12 @@ function decodeDataIn(bhs: Buffer, ahs: Buffer[], data: Buffer): DataInPdu {
     residualUnderflow: (flags & BhsFlag.Underflow) !== 0,
     statusPresent: (flags & BhsFlag.StatusPresent) !== 0,
     status: bhs[3],
-    lun: decodeLun(bhs, 8),
-    lunField: lunOf(bhs),
-    initiatorTaskTag: bhs.readUInt32BE(16),
-    targetTransferTag: bhs.readUInt32BE(20),
-    statSN: bhs.readUInt32BE(24),
-    expCmdSN: bhs.readUInt32BE(28),
-    maxCmdSN: bhs.readUInt32BE(32),
-    dataSN: bhs.readUInt32BE(36),
-    bufferOffset: bhs.readUInt32BE(40),
-    residualCount: bhs.readUInt32BE(44),
+    ...readLunFields(bhs),
+    ...readTransferTags(bhs),
+    ...readTargetSeq(bhs),
+    dataSN: bhs.readUInt32BE(BhsOffset.DataSn),
+    bufferOffset: bhs.readUInt32BE(BhsOffset.BufferOffset),
+    residualCount: bhs.readUInt32BE(BhsOffset.ResidualCount),
     ahs,
     data,
   };
@@ -466,10 +423,8 @@ function decodeLogoutResponse(bhs: Buffer, ahs: Buffer[], data: Buffer): LogoutR
   return {
     opcode: Opcode.LogoutResponse,
     response: bhs[2],
-    initiatorTaskTag: bhs.readUInt32BE(16),
-    statSN: bhs.readUInt32BE(24),
-    expCmdSN: bhs.readUInt32BE(28),
-    maxCmdSN: bhs.readUInt32BE(32),
+    initiatorTaskTag: bhs.readUInt32BE(BhsOffset.Itt),
+    ...readTargetSeq(bhs),
     time2Wait: bhs.readUInt16BE(40),
     time2Retain: bhs.readUInt16BE(42),
     ahs,
@@ -481,15 +436,11 @@ function decodeLogoutResponse(bhs: Buffer, ahs: Buffer[], data: Buffer): LogoutR
 function decodeR2T(bhs: Buffer, ahs: Buffer[], data: Buffer): R2TPdu {
   return {
     opcode: Opcode.R2T,
-    lun: decodeLun(bhs, 8),
-    lunField: lunOf(bhs),
-    initiatorTaskTag: bhs.readUInt32BE(16),
-    targetTransferTag: bhs.readUInt32BE(20),
-    statSN: bhs.readUInt32BE(24),
-    expCmdSN: bhs.readUInt32BE(28),
-    maxCmdSN: bhs.readUInt32BE(32),
-    r2tSN: bhs.readUInt32BE(36),
-    bufferOffset: bhs.readUInt32BE(40),
+    ...readLunFields(bhs),
+    ...readTransferTags(bhs),
+    ...readTargetSeq(bhs),
+    r2tSN: bhs.readUInt32BE(BhsOffset.DataSn),
+    bufferOffset: bhs.readUInt32BE(BhsOffset.BufferOffset),
     desiredDataTransferLength: bhs.readUInt32BE(44),
     ahs,
     data,
@@ -500,11 +451,8 @@ function decodeR2T(bhs: Buffer, ahs: Buffer[], data: Buffer): R2TPdu {
 function decodeAsyncMessage(bhs: Buffer, ahs: Buffer[], data: Buffer): AsyncMessagePdu {
   return {
     opcode: Opcode.AsyncMessage,
-    lun: decodeLun(bhs, 8),
-    lunField: lunOf(bhs),
-    statSN: bhs.readUInt32BE(24),
-    expCmdSN: bhs.readUInt32BE(28),
-    maxCmdSN: bhs.readUInt32BE(32),
+    ...readLunFields(bhs),
+    ...readTargetSeq(bhs),
     asyncEvent: bhs[36],
     asyncVCode: bhs[37],
     parameter1: bhs.readUInt16BE(38),
@@ -520,11 +468,25 @@ function decodeReject(bhs: Buffer, ahs: Buffer[], data: Buffer): RejectPdu {
   return {
     opcode: Opcode.Reject,
     reason: bhs[2],
-    statSN: bhs.readUInt32BE(24),
-    expCmdSN: bhs.readUInt32BE(28),
-    maxCmdSN: bhs.readUInt32BE(32),
-    dataSN: bhs.readUInt32BE(36),
+    ...readTargetSeq(bhs),
+    dataSN: bhs.readUInt32BE(BhsOffset.DataSn),
     ahs,
     data,
+  };
+}
+
+/** §11.2.1.1: the I bit. */
+function immediate(bhs: Buffer): boolean {
+  return (bhs[0] & BhsByte0.Immediate) !== 0;
+}
+
+/** §11.12.1 / §11.13: T, C, CSG and NSG share byte 1 of Login PDUs. */
+function readLoginFlags(bhs: Buffer): Pick<LoginRequestPdu, 'transit' | 'continue' | 'csg' | 'nsg'> {
+  const flags = bhs[1];
+  return {
+    transit: (flags & BhsFlag.Transit) !== 0,
+    continue: (flags & BhsFlag.Continue) !== 0,
+    csg: (flags >> 2) & 0x03,
+    nsg: flags & 0x03,
   };
 }

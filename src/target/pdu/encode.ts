@@ -11,16 +11,34 @@ import {
   AhsType,
   BHS_CDB_LENGTH,
   BHS_LENGTH,
-  BhsByte0,
-  BhsFlag,
   DIGEST_LENGTH,
   MAX_DATA_SEGMENT_LENGTH,
   MAX_TOTAL_AHS_LENGTH,
-  RESERVED_TAG,
   opcodeName,
 } from './constants.js';
 import { crc32cJs, dataDigest, writeDigest } from './digest.js';
-import { LUN_FIELD_LENGTH, decodeLun, encodeLunInto } from './lun.js';
+import {
+  writeDataOutBhs,
+  writeLoginRequestBhs,
+  writeLogoutRequestBhs,
+  writeNopOutBhs,
+  writeScsiCommandBhs,
+  writeSnackBhs,
+  writeTaskMgmtRequestBhs,
+  writeTextRequestBhs,
+} from './encode-initiator.js';
+import {
+  writeAsyncMessageBhs,
+  writeDataInBhs,
+  writeLoginResponseBhs,
+  writeLogoutResponseBhs,
+  writeNopInBhs,
+  writeR2TBhs,
+  writeRejectBhs,
+  writeScsiResponseBhs,
+  writeTaskMgmtResponseBhs,
+  writeTextResponseBhs,
+} from './encode-target.js';
 import { Opcode, type Pdu, type ScsiCommandPdu } from './types.js';
 
 /** Which digests were negotiated (RFC 7143 §13.1); both off during login. */
@@ -45,6 +63,7 @@ export const NO_DIGESTS: Readonly<DigestOptions> = Object.freeze({ header: false
  * LUN: `lunField` is written when it holds 8 bytes that decode to `lun` (or
  * `lun` is -1, an address this codec cannot represent); otherwise `lun` is encoded.
  * So replies can echo the initiator's LUN bytes exactly (RFC 7143 §11.7.4).
+ * The shared fields' offsets are in bhs-fields.ts.
  *
  * SCSI Response: put SenseLength + sense data (§11.4.7) in `data` yourself,
  * e.g. with `senseDataSegment(sense)`.
@@ -108,222 +127,43 @@ export function encodeBhsInto(pdu: Pdu, buf: Buffer, offset: number, ahsLength =
   buf[o + 5] = dsl >> 16;
   buf[o + 6] = (dsl >> 8) & 0xff;
   buf[o + 7] = dsl & 0xff;
-  const imm = (v: boolean): number => (v ? BhsByte0.Immediate : 0);
-  const bit = (v: boolean, mask: number): number => (v ? mask : 0);
-
   switch (pdu.opcode) {
-    case Opcode.NopOut: // §11.18
-      buf[o] = Opcode.NopOut | imm(pdu.immediate);
-      buf[o + 1] = BhsFlag.Final;
-      writeLun(pdu.lun, pdu.lunField, buf, o + 8);
-      buf.writeUInt32BE(pdu.initiatorTaskTag, o + 16);
-      buf.writeUInt32BE(pdu.targetTransferTag, o + 20);
-      buf.writeUInt32BE(pdu.cmdSN, o + 24);
-      buf.writeUInt32BE(pdu.expStatSN, o + 28);
-      break;
-    case Opcode.ScsiCommand: // §11.3
-      buf[o] = Opcode.ScsiCommand | imm(pdu.immediate);
-      buf[o + 1] =
-        bit(pdu.final, BhsFlag.Final) |
-        bit(pdu.read, BhsFlag.Read) |
-        bit(pdu.write, BhsFlag.Write) |
-        (pdu.attr & BhsFlag.AttrMask);
-      writeLun(pdu.lun, pdu.lunField, buf, o + 8);
-      buf.writeUInt32BE(pdu.initiatorTaskTag, o + 16);
-      buf.writeUInt32BE(pdu.expectedDataTransferLength, o + 20);
-      buf.writeUInt32BE(pdu.cmdSN, o + 24);
-      buf.writeUInt32BE(pdu.expStatSN, o + 28);
-      pdu.cdb.copy(buf, o + 32, 0, Math.min(pdu.cdb.length, BHS_CDB_LENGTH));
-      break;
-    case Opcode.TaskMgmtRequest: // §11.5
-      buf[o] = Opcode.TaskMgmtRequest | imm(pdu.immediate);
-      buf[o + 1] = BhsFlag.Final | (pdu.function & 0x7f);
-      writeLun(pdu.lun, pdu.lunField, buf, o + 8);
-      buf.writeUInt32BE(pdu.initiatorTaskTag, o + 16);
-      buf.writeUInt32BE(pdu.referencedTaskTag, o + 20);
-      buf.writeUInt32BE(pdu.cmdSN, o + 24);
-      buf.writeUInt32BE(pdu.expStatSN, o + 28);
-      buf.writeUInt32BE(pdu.refCmdSN, o + 32);
-      buf.writeUInt32BE(pdu.expDataSN, o + 36);
-      break;
-    case Opcode.LoginRequest: // §11.12
-      buf[o] = Opcode.LoginRequest | imm(pdu.immediate);
-      buf[o + 1] = loginFlags(pdu.transit, pdu.continue, pdu.csg, pdu.nsg);
-      buf[o + 2] = pdu.versionMax & 0xff;
-      buf[o + 3] = pdu.versionMin & 0xff;
-      writeIsid(pdu.isid, buf, o + 8);
-      buf.writeUInt16BE(pdu.tsih, o + 14);
-      buf.writeUInt32BE(pdu.initiatorTaskTag, o + 16);
-      buf.writeUInt16BE(pdu.cid, o + 20);
-      buf.writeUInt32BE(pdu.cmdSN, o + 24);
-      buf.writeUInt32BE(pdu.expStatSN, o + 28);
-      break;
-    case Opcode.TextRequest: // §11.10
-      buf[o] = Opcode.TextRequest | imm(pdu.immediate);
-      buf[o + 1] = bit(pdu.final, BhsFlag.Final) | bit(pdu.continue, BhsFlag.Continue);
-      writeLun(pdu.lun, pdu.lunField, buf, o + 8);
-      buf.writeUInt32BE(pdu.initiatorTaskTag, o + 16);
-      buf.writeUInt32BE(pdu.targetTransferTag, o + 20);
-      buf.writeUInt32BE(pdu.cmdSN, o + 24);
-      buf.writeUInt32BE(pdu.expStatSN, o + 28);
-      break;
-    case Opcode.DataOut: // §11.7
-      buf[o] = Opcode.DataOut;
-      buf[o + 1] = bit(pdu.final, BhsFlag.Final);
-      writeLun(pdu.lun, pdu.lunField, buf, o + 8);
-      buf.writeUInt32BE(pdu.initiatorTaskTag, o + 16);
-      buf.writeUInt32BE(pdu.targetTransferTag, o + 20);
-      buf.writeUInt32BE(pdu.expStatSN, o + 28);
-      buf.writeUInt32BE(pdu.dataSN, o + 36);
-      buf.writeUInt32BE(pdu.bufferOffset, o + 40);
-      break;
-    case Opcode.LogoutRequest: // §11.14
-      buf[o] = Opcode.LogoutRequest | imm(pdu.immediate);
-      buf[o + 1] = BhsFlag.Final | (pdu.reasonCode & 0x7f);
-      buf.writeUInt32BE(pdu.initiatorTaskTag, o + 16);
-      buf.writeUInt16BE(pdu.cid, o + 20);
-      buf.writeUInt32BE(pdu.cmdSN, o + 24);
-      buf.writeUInt32BE(pdu.expStatSN, o + 28);
-      break;
-    case Opcode.Snack: // §11.16
-      buf[o] = Opcode.Snack;
-      buf[o + 1] = BhsFlag.Final | (pdu.type & 0x0f);
-      writeLun(pdu.lun, pdu.lunField, buf, o + 8);
-      buf.writeUInt32BE(pdu.initiatorTaskTag, o + 16);
-      buf.writeUInt32BE(pdu.targetTransferTag, o + 20);
-      buf.writeUInt32BE(pdu.expStatSN, o + 28);
-      buf.writeUInt32BE(pdu.begRun, o + 40);
-      buf.writeUInt32BE(pdu.runLength, o + 44);
-      break;
-    case Opcode.NopIn: // §11.19
-      buf[o] = Opcode.NopIn;
-      buf[o + 1] = BhsFlag.Final;
-      writeLun(pdu.lun, pdu.lunField, buf, o + 8);
-      buf.writeUInt32BE(pdu.initiatorTaskTag, o + 16);
-      buf.writeUInt32BE(pdu.targetTransferTag, o + 20);
-      buf.writeUInt32BE(pdu.statSN, o + 24);
-      buf.writeUInt32BE(pdu.expCmdSN, o + 28);
-      buf.writeUInt32BE(pdu.maxCmdSN, o + 32);
-      break;
-    case Opcode.ScsiResponse: // §11.4
-      buf[o] = Opcode.ScsiResponse;
-      buf[o + 1] =
-        BhsFlag.Final |
-        bit(pdu.bidiReadResidualOverflow, BhsFlag.BidiOverflow) |
-        bit(pdu.bidiReadResidualUnderflow, BhsFlag.BidiUnderflow) |
-        bit(pdu.residualOverflow, BhsFlag.Overflow) |
-        bit(pdu.residualUnderflow, BhsFlag.Underflow);
-      buf[o + 2] = pdu.response & 0xff;
-      buf[o + 3] = pdu.status & 0xff;
-      buf.writeUInt32BE(pdu.initiatorTaskTag, o + 16);
-      buf.writeUInt32BE(pdu.snackTag, o + 20);
-      buf.writeUInt32BE(pdu.statSN, o + 24);
-      buf.writeUInt32BE(pdu.expCmdSN, o + 28);
-      buf.writeUInt32BE(pdu.maxCmdSN, o + 32);
-      buf.writeUInt32BE(pdu.expDataSN, o + 36);
-      buf.writeUInt32BE(pdu.bidiReadResidualCount, o + 40);
-      buf.writeUInt32BE(pdu.residualCount, o + 44);
-      break;
-    case Opcode.TaskMgmtResponse: // §11.6
-      buf[o] = Opcode.TaskMgmtResponse;
-      buf[o + 1] = BhsFlag.Final;
-      buf[o + 2] = pdu.response & 0xff;
-      buf.writeUInt32BE(pdu.initiatorTaskTag, o + 16);
-      buf.writeUInt32BE(pdu.statSN, o + 24);
-      buf.writeUInt32BE(pdu.expCmdSN, o + 28);
-      buf.writeUInt32BE(pdu.maxCmdSN, o + 32);
-      break;
-    case Opcode.LoginResponse: // §11.13
-      buf[o] = Opcode.LoginResponse;
-      buf[o + 1] = loginFlags(pdu.transit, pdu.continue, pdu.csg, pdu.nsg);
-      buf[o + 2] = pdu.versionMax & 0xff;
-      buf[o + 3] = pdu.versionActive & 0xff;
-      writeIsid(pdu.isid, buf, o + 8);
-      buf.writeUInt16BE(pdu.tsih, o + 14);
-      buf.writeUInt32BE(pdu.initiatorTaskTag, o + 16);
-      buf.writeUInt32BE(pdu.statSN, o + 24);
-      buf.writeUInt32BE(pdu.expCmdSN, o + 28);
-      buf.writeUInt32BE(pdu.maxCmdSN, o + 32);
-      buf[o + 36] = pdu.statusClass & 0xff;
-      buf[o + 37] = pdu.statusDetail & 0xff;
-      break;
-    case Opcode.TextResponse: // §11.11
-      buf[o] = Opcode.TextResponse;
-      buf[o + 1] = bit(pdu.final, BhsFlag.Final) | bit(pdu.continue, BhsFlag.Continue);
-      writeLun(pdu.lun, pdu.lunField, buf, o + 8);
-      buf.writeUInt32BE(pdu.initiatorTaskTag, o + 16);
-      buf.writeUInt32BE(pdu.targetTransferTag, o + 20);
-      buf.writeUInt32BE(pdu.statSN, o + 24);
-      buf.writeUInt32BE(pdu.expCmdSN, o + 28);
-      buf.writeUInt32BE(pdu.maxCmdSN, o + 32);
-      break;
-    case Opcode.DataIn: // §11.7
-      buf[o] = Opcode.DataIn;
-      buf[o + 1] =
-        bit(pdu.final, BhsFlag.Final) |
-        bit(pdu.acknowledge, BhsFlag.Acknowledge) |
-        bit(pdu.residualOverflow, BhsFlag.Overflow) |
-        bit(pdu.residualUnderflow, BhsFlag.Underflow) |
-        bit(pdu.statusPresent, BhsFlag.StatusPresent);
-      buf[o + 3] = pdu.statusPresent ? pdu.status & 0xff : 0; // §11.7.4: reserved without S
-      writeLun(pdu.lun, pdu.lunField, buf, o + 8);
-      buf.writeUInt32BE(pdu.initiatorTaskTag, o + 16);
-      buf.writeUInt32BE(pdu.targetTransferTag, o + 20);
-      buf.writeUInt32BE(pdu.statSN, o + 24);
-      buf.writeUInt32BE(pdu.expCmdSN, o + 28);
-      buf.writeUInt32BE(pdu.maxCmdSN, o + 32);
-      buf.writeUInt32BE(pdu.dataSN, o + 36);
-      buf.writeUInt32BE(pdu.bufferOffset, o + 40);
-      buf.writeUInt32BE(pdu.residualCount, o + 44);
-      break;
-    case Opcode.LogoutResponse: // §11.15
-      buf[o] = Opcode.LogoutResponse;
-      buf[o + 1] = BhsFlag.Final;
-      buf[o + 2] = pdu.response & 0xff;
-      buf.writeUInt32BE(pdu.initiatorTaskTag, o + 16);
-      buf.writeUInt32BE(pdu.statSN, o + 24);
-      buf.writeUInt32BE(pdu.expCmdSN, o + 28);
-      buf.writeUInt32BE(pdu.maxCmdSN, o + 32);
-      buf.writeUInt16BE(pdu.time2Wait, o + 40);
-      buf.writeUInt16BE(pdu.time2Retain, o + 42);
-      break;
-    case Opcode.R2T: // §11.8
-      buf[o] = Opcode.R2T;
-      buf[o + 1] = BhsFlag.Final;
-      writeLun(pdu.lun, pdu.lunField, buf, o + 8);
-      buf.writeUInt32BE(pdu.initiatorTaskTag, o + 16);
-      buf.writeUInt32BE(pdu.targetTransferTag, o + 20);
-      buf.writeUInt32BE(pdu.statSN, o + 24);
-      buf.writeUInt32BE(pdu.expCmdSN, o + 28);
-      buf.writeUInt32BE(pdu.maxCmdSN, o + 32);
-      buf.writeUInt32BE(pdu.r2tSN, o + 36);
-      buf.writeUInt32BE(pdu.bufferOffset, o + 40);
-      buf.writeUInt32BE(pdu.desiredDataTransferLength, o + 44);
-      break;
-    case Opcode.AsyncMessage: // §11.9
-      buf[o] = Opcode.AsyncMessage;
-      buf[o + 1] = BhsFlag.Final;
-      writeLun(pdu.lun, pdu.lunField, buf, o + 8);
-      buf.writeUInt32BE(RESERVED_TAG, o + 16); // §11.9: ITT is 0xffffffff
-      buf.writeUInt32BE(pdu.statSN, o + 24);
-      buf.writeUInt32BE(pdu.expCmdSN, o + 28);
-      buf.writeUInt32BE(pdu.maxCmdSN, o + 32);
-      buf[o + 36] = pdu.asyncEvent & 0xff;
-      buf[o + 37] = pdu.asyncVCode & 0xff;
-      buf.writeUInt16BE(pdu.parameter1, o + 38);
-      buf.writeUInt16BE(pdu.parameter2, o + 40);
-      buf.writeUInt16BE(pdu.parameter3, o + 42);
-      break;
-    case Opcode.Reject: // §11.17
-      buf[o] = Opcode.Reject;
-      buf[o + 1] = BhsFlag.Final;
-      buf[o + 2] = pdu.reason & 0xff;
-      buf.writeUInt32BE(RESERVED_TAG, o + 16); // §11.17: ITT is 0xffffffff
-      buf.writeUInt32BE(pdu.statSN, o + 24);
-      buf.writeUInt32BE(pdu.expCmdSN, o + 28);
-      buf.writeUInt32BE(pdu.maxCmdSN, o + 32);
-      buf.writeUInt32BE(pdu.dataSN, o + 36);
-      break;
+    case Opcode.NopOut:
+      return writeNopOutBhs(pdu, buf, o);
+    case Opcode.ScsiCommand:
+      return writeScsiCommandBhs(pdu, buf, o);
+    case Opcode.TaskMgmtRequest:
+      return writeTaskMgmtRequestBhs(pdu, buf, o);
+    case Opcode.LoginRequest:
+      return writeLoginRequestBhs(pdu, buf, o);
+    case Opcode.TextRequest:
+      return writeTextRequestBhs(pdu, buf, o);
+    case Opcode.DataOut:
+      return writeDataOutBhs(pdu, buf, o);
+    case Opcode.LogoutRequest:
+      return writeLogoutRequestBhs(pdu, buf, o);
+    case Opcode.Snack:
+      return writeSnackBhs(pdu, buf, o);
+    case Opcode.NopIn:
+      return writeNopInBhs(pdu, buf, o);
+    case Opcode.ScsiResponse:
+      return writeScsiResponseBhs(pdu, buf, o);
+    case Opcode.TaskMgmtResponse:
+      return writeTaskMgmtResponseBhs(pdu, buf, o);
+    case Opcode.LoginResponse:
+      return writeLoginResponseBhs(pdu, buf, o);
+    case Opcode.TextResponse:
+      return writeTextResponseBhs(pdu, buf, o);
+    case Opcode.DataIn:
+      return writeDataInBhs(pdu, buf, o);
+    case Opcode.LogoutResponse:
+      return writeLogoutResponseBhs(pdu, buf, o);
+    case Opcode.R2T:
+      return writeR2TBhs(pdu, buf, o);
+    case Opcode.AsyncMessage:
+      return writeAsyncMessageBhs(pdu, buf, o);
+    case Opcode.Reject:
+      return writeRejectBhs(pdu, buf, o);
     default: {
       const unknown: { opcode: number } = pdu;
       throw new RangeError(`cannot encode ${opcodeName(unknown.opcode)}`);
@@ -341,24 +181,6 @@ export function senseDataSegment(sense: Buffer): Buffer {
   seg.writeUInt16BE(sense.length, 0);
   sense.copy(seg, 2);
   return seg;
-}
-
-/** §11.12.1 / §11.13: T, C, CSG and NSG share byte 1 of Login PDUs. */
-function loginFlags(transit: boolean, cont: boolean, csg: number, nsg: number): number {
-  return (transit ? BhsFlag.Transit : 0) | (cont ? BhsFlag.Continue : 0) | ((csg & 0x03) << 2) | (nsg & 0x03);
-}
-
-function writeIsid(isid: Buffer, buf: Buffer, off: number): void {
-  if (isid.length !== 6) throw new RangeError(`ISID must be 6 bytes (RFC 7143 §11.12.5), got ${isid.length}`);
-  isid.copy(buf, off);
-}
-
-function writeLun(lun: number, lunField: Buffer | undefined, buf: Buffer, off: number): void {
-  if (lunField !== undefined && lunField.length === LUN_FIELD_LENGTH && (lun === -1 || decodeLun(lunField) === lun)) {
-    lunField.copy(buf, off);
-  } else {
-    encodeLunInto(lun, buf, off);
-  }
 }
 
 /** §11.2.2: an AHS occupies 3 + AHSLength bytes rounded up to 4. */

@@ -37,20 +37,48 @@ interface PduBase {
   data: Buffer;
 }
 
-/** RFC 7143 §11.18 */
-export interface NopOutPdu extends PduBase {
-  opcode: Opcode.NopOut;
-  immediate: boolean;
+/*
+ * Field groups several PDUs share at the same BHS offsets (RFC 7143 §11); the
+ * PDU interfaces below extend them. Offsets are stated once, in bhs-fields.ts.
+ */
+
+/** The LUN field, bytes 8-15 (RFC 7143 §11.2.1; SAM-5 §4.7 addressing). */
+export interface LunFields {
   lun: number;
   lunField: Buffer;
+}
+
+/** Initiator Task Tag at byte 16 (RFC 7143 §11.2.1.8). */
+export interface TaskTagged {
   initiatorTaskTag: number;
+}
+
+/** ITT at byte 16 and Target Transfer Tag at byte 20 (RFC 7143 §11.2.1.8, §11.7.4). */
+export interface TransferTags extends TaskTagged {
   targetTransferTag: number;
+}
+
+/** Initiator PDUs: CmdSN at byte 24, ExpStatSN at byte 28 (RFC 7143 §4.2.2.1). */
+export interface InitiatorSequence {
   cmdSN: number;
   expStatSN: number;
 }
 
+/** Target PDUs: StatSN at 24, ExpCmdSN at 28, MaxCmdSN at 32 (RFC 7143 §4.2.2.1). */
+export interface TargetSequence {
+  statSN: number;
+  expCmdSN: number;
+  maxCmdSN: number;
+}
+
+/** RFC 7143 §11.18 */
+export interface NopOutPdu extends LunFields, TransferTags, InitiatorSequence, PduBase {
+  opcode: Opcode.NopOut;
+  immediate: boolean;
+}
+
 /** RFC 7143 §11.3 */
-export interface ScsiCommandPdu extends PduBase {
+export interface ScsiCommandPdu extends LunFields, TaskTagged, InitiatorSequence, PduBase {
   opcode: Opcode.ScsiCommand;
   immediate: boolean;
   final: boolean;
@@ -58,12 +86,7 @@ export interface ScsiCommandPdu extends PduBase {
   write: boolean;
   /** Task attribute, RFC 7143 §11.3.1.2: 0 untagged, 1 simple, 2 ordered, 3 head of queue, 4 ACA. */
   attr: number;
-  lun: number;
-  lunField: Buffer;
-  initiatorTaskTag: number;
   expectedDataTransferLength: number;
-  cmdSN: number;
-  expStatSN: number;
   /** 16-byte CDB from the BHS, extended by an Extended CDB AHS when present (§11.3.5). */
   cdb: Buffer;
   /** Bidirectional Read Expected Data Transfer Length AHS (§11.2.2.4), if present. */
@@ -71,23 +94,18 @@ export interface ScsiCommandPdu extends PduBase {
 }
 
 /** RFC 7143 §11.5 */
-export interface TaskMgmtRequestPdu extends PduBase {
+export interface TaskMgmtRequestPdu extends LunFields, TaskTagged, InitiatorSequence, PduBase {
   opcode: Opcode.TaskMgmtRequest;
   immediate: boolean;
   /** §11.5.1: 1 ABORT TASK, 2 ABORT TASK SET, 3 CLEAR ACA, 4 CLEAR TASK SET, 5 LUN RESET, 6 TARGET WARM RESET, 7 TARGET COLD RESET, 8 TASK REASSIGN. */
   function: number;
-  lun: number;
-  lunField: Buffer;
-  initiatorTaskTag: number;
   referencedTaskTag: number;
-  cmdSN: number;
-  expStatSN: number;
   refCmdSN: number;
   expDataSN: number;
 }
 
 /** RFC 7143 §11.12 */
-export interface LoginRequestPdu extends PduBase {
+export interface LoginRequestPdu extends TaskTagged, InitiatorSequence, PduBase {
   opcode: Opcode.LoginRequest;
   /** The I bit is always 1 on login requests; kept for round-trip fidelity. */
   immediate: boolean;
@@ -101,79 +119,52 @@ export interface LoginRequestPdu extends PduBase {
   /** 6 bytes. */
   isid: Buffer;
   tsih: number;
-  initiatorTaskTag: number;
   cid: number;
-  cmdSN: number;
-  expStatSN: number;
 }
 
 /** RFC 7143 §11.10 */
-export interface TextRequestPdu extends PduBase {
+export interface TextRequestPdu extends LunFields, TransferTags, InitiatorSequence, PduBase {
   opcode: Opcode.TextRequest;
   immediate: boolean;
   final: boolean;
   continue: boolean;
-  lun: number;
-  lunField: Buffer;
-  initiatorTaskTag: number;
-  targetTransferTag: number;
-  cmdSN: number;
-  expStatSN: number;
 }
 
 /** RFC 7143 §11.7 */
-export interface DataOutPdu extends PduBase {
+export interface DataOutPdu extends LunFields, TransferTags, PduBase {
   opcode: Opcode.DataOut;
   final: boolean;
-  lun: number;
-  lunField: Buffer;
-  initiatorTaskTag: number;
-  targetTransferTag: number;
   expStatSN: number;
   dataSN: number;
   bufferOffset: number;
 }
 
 /** RFC 7143 §11.14 */
-export interface LogoutRequestPdu extends PduBase {
+export interface LogoutRequestPdu extends TaskTagged, InitiatorSequence, PduBase {
   opcode: Opcode.LogoutRequest;
   immediate: boolean;
   /** §11.14.1: 0 close session, 1 close connection, 2 remove connection for recovery. */
   reasonCode: number;
-  initiatorTaskTag: number;
   cid: number;
-  cmdSN: number;
-  expStatSN: number;
 }
 
 /** RFC 7143 §11.16 */
-export interface SnackPdu extends PduBase {
+export interface SnackPdu extends LunFields, TransferTags, PduBase {
   opcode: Opcode.Snack;
   /** §11.16.1: 0 Data/R2T, 1 status, 2 DataACK, 3 R-Data. */
   type: number;
-  lun: number;
-  lunField: Buffer;
-  initiatorTaskTag: number;
-  targetTransferTag: number;
   expStatSN: number;
   begRun: number;
   runLength: number;
 }
 
 /** RFC 7143 §11.19 */
-export interface NopInPdu extends PduBase {
+export interface NopInPdu extends LunFields, TransferTags, TargetSequence, PduBase {
   opcode: Opcode.NopIn;
-  lun: number;
-  lunField: Buffer;
-  initiatorTaskTag: number;
-  targetTransferTag: number;
-  statSN: number;
-  expCmdSN: number;
-  maxCmdSN: number;
 }
 
 /** RFC 7143 §11.4 */
-export interface ScsiResponsePdu extends PduBase {
+export interface ScsiResponsePdu extends TaskTagged, TargetSequence, PduBase {
   opcode: Opcode.ScsiResponse;
   bidiReadResidualOverflow: boolean;
   bidiReadResidualUnderflow: boolean;
@@ -183,11 +174,7 @@ export interface ScsiResponsePdu extends PduBase {
   response: number;
   /** SCSI status byte (SAM-5). */
   status: number;
-  initiatorTaskTag: number;
   snackTag: number;
-  statSN: number;
-  expCmdSN: number;
-  maxCmdSN: number;
   expDataSN: number;
   bidiReadResidualCount: number;
   residualCount: number;
@@ -195,18 +182,14 @@ export interface ScsiResponsePdu extends PduBase {
 }
 
 /** RFC 7143 §11.6 */
-export interface TaskMgmtResponsePdu extends PduBase {
+export interface TaskMgmtResponsePdu extends TaskTagged, TargetSequence, PduBase {
   opcode: Opcode.TaskMgmtResponse;
   /** §11.6.1: 0 complete, 1 task does not exist, 2 LUN does not exist, 3 task still allegiant, 4 reassignment unsupported, 5 function not supported, 6 authorization failed, 255 rejected. */
   response: number;
-  initiatorTaskTag: number;
-  statSN: number;
-  expCmdSN: number;
-  maxCmdSN: number;
 }
 
 /** RFC 7143 §11.13 */
-export interface LoginResponsePdu extends PduBase {
+export interface LoginResponsePdu extends TaskTagged, TargetSequence, PduBase {
   opcode: Opcode.LoginResponse;
   transit: boolean;
   continue: boolean;
@@ -216,30 +199,19 @@ export interface LoginResponsePdu extends PduBase {
   versionActive: number;
   isid: Buffer;
   tsih: number;
-  initiatorTaskTag: number;
-  statSN: number;
-  expCmdSN: number;
-  maxCmdSN: number;
   statusClass: number;
   statusDetail: number;
 }
 
 /** RFC 7143 §11.11 */
-export interface TextResponsePdu extends PduBase {
+export interface TextResponsePdu extends LunFields, TransferTags, TargetSequence, PduBase {
   opcode: Opcode.TextResponse;
   final: boolean;
   continue: boolean;
-  lun: number;
-  lunField: Buffer;
-  initiatorTaskTag: number;
-  targetTransferTag: number;
-  statSN: number;
-  expCmdSN: number;
-  maxCmdSN: number;
 }
 
 /** RFC 7143 §11.7 */
-export interface DataInPdu extends PduBase {
+export interface DataInPdu extends LunFields, TransferTags, TargetSequence, PduBase {
   opcode: Opcode.DataIn;
   final: boolean;
   acknowledge: boolean;
@@ -248,54 +220,31 @@ export interface DataInPdu extends PduBase {
   statusPresent: boolean;
   /** Valid only when statusPresent. */
   status: number;
-  lun: number;
-  lunField: Buffer;
-  initiatorTaskTag: number;
-  targetTransferTag: number;
-  statSN: number;
-  expCmdSN: number;
-  maxCmdSN: number;
   dataSN: number;
   bufferOffset: number;
   residualCount: number;
 }
 
 /** RFC 7143 §11.15 */
-export interface LogoutResponsePdu extends PduBase {
+export interface LogoutResponsePdu extends TaskTagged, TargetSequence, PduBase {
   opcode: Opcode.LogoutResponse;
   /** §11.15.1: 0 closed successfully, 1 CID not found, 2 recovery not supported, 3 cleanup failed. */
   response: number;
-  initiatorTaskTag: number;
-  statSN: number;
-  expCmdSN: number;
-  maxCmdSN: number;
   time2Wait: number;
   time2Retain: number;
 }
 
 /** RFC 7143 §11.8 */
-export interface R2TPdu extends PduBase {
+export interface R2TPdu extends LunFields, TransferTags, TargetSequence, PduBase {
   opcode: Opcode.R2T;
-  lun: number;
-  lunField: Buffer;
-  initiatorTaskTag: number;
-  targetTransferTag: number;
-  statSN: number;
-  expCmdSN: number;
-  maxCmdSN: number;
   r2tSN: number;
   bufferOffset: number;
   desiredDataTransferLength: number;
 }
 
 /** RFC 7143 §11.9 */
-export interface AsyncMessagePdu extends PduBase {
+export interface AsyncMessagePdu extends LunFields, TargetSequence, PduBase {
   opcode: Opcode.AsyncMessage;
-  lun: number;
-  lunField: Buffer;
-  statSN: number;
-  expCmdSN: number;
-  maxCmdSN: number;
   asyncEvent: number;
   asyncVCode: number;
   parameter1: number;
@@ -304,13 +253,10 @@ export interface AsyncMessagePdu extends PduBase {
 }
 
 /** RFC 7143 §11.17 */
-export interface RejectPdu extends PduBase {
+export interface RejectPdu extends TargetSequence, PduBase {
   opcode: Opcode.Reject;
   /** §11.17.1 reason codes. */
   reason: number;
-  statSN: number;
-  expCmdSN: number;
-  maxCmdSN: number;
   dataSN: number;
 }
 

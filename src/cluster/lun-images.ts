@@ -40,6 +40,13 @@ export function parseClusterSize(text: string | number | undefined): number {
   return n;
 }
 
+/** A LUN's new size must be a whole number of its logical blocks (SBC-3 §4.4). */
+export function assertWholeBlocks(lun: Pick<LunRecord, 'id' | 'blockSize'>, sizeBytes: number): void {
+  if (sizeBytes % lun.blockSize !== 0) {
+    throw new ClusterError('ISCSI_ERR_BAD_SIZE', `size ${sizeBytes} is not a multiple of the ${lun.blockSize}-byte block size of LUN ${lun.id}`);
+  }
+}
+
 /** Every image file of a LUN: the top and its snapshots (src/snapshots). */
 export function lunImageFiles(lun: Pick<LunRecord, 'file' | 'snapshots'>): string[] {
   return [lun.file, ...(lun.snapshots ?? []).map((s) => s.file)];

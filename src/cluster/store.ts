@@ -53,7 +53,7 @@ import {
 import { requireRoot, resolveHostId, type IscsiConfig } from './config.js';
 import { createStore, openStore, type ImageFormat } from '../lun/open-store.js';
 import { openMarkerPath } from '../lun/qcow2/open-marker.js';
-import { inspectAdoptedImage, lunImageFiles, MAX_RAW_LUN_SIZE, parseClusterSize } from './lun-images.js';
+import { assertWholeBlocks, inspectAdoptedImage, lunImageFiles, MAX_RAW_LUN_SIZE, parseClusterSize } from './lun-images.js';
 import { applyAccessChanges, initialAccess, normalizeAccessChanges, type AccessChanges } from './access.js';
 
 export interface ClusterStoreOptions {
@@ -662,7 +662,12 @@ export class ClusterStore {
    * Grow a LUN's record to `sizeBytes` after `resizeImage` grew its image
    * (the record is written only if that succeeded). Sizes only grow.
    */
-  async growLunRecord(iqn: string, idText: number | string, sizeBytes: number, resizeImage: (lun: LunRecord) => Promise<void>): Promise<LunRecord> {
+  async growLunRecord(
+    iqn: string,
+    idText: number | string,
+    sizeBytes: number,
+    resizeImage: (lun: LunRecord, rec: TargetRecord) => Promise<void>,
+  ): Promise<LunRecord> {
     const id = parseLunId(idText);
     let grown: LunRecord | undefined;
     await this.updateTarget(iqn, async (rec) => {
@@ -676,7 +681,7 @@ export class ClusterStore {
       if (lun.format === 'raw' && sizeBytes > MAX_RAW_LUN_SIZE) {
         throw new ClusterError('ISCSI_ERR_BAD_SIZE', `LUN ${id} is a raw image, and raw images are at most 16T`);
       }
-      await resizeImage(lun);
+      await resizeImage(lun, rec);
       lun.sizeBytes = sizeBytes;
       grown = lun;
     });
@@ -693,12 +698,9 @@ export class ClusterStore {
    */
   async growLun(iqn: string, idText: number | string, sizeBytes: number): Promise<LunRecord> {
     let grown: LunRecord | undefined;
-    return this.growLunRecord(iqn, idText, sizeBytes, async (lun) => {
-      const rec = await this.getTarget(iqn);
+    return this.growLunRecord(iqn, idText, sizeBytes, async (lun, rec) => {
       assertStopped(rec, 'growing a LUN');
-      if (sizeBytes % lun.blockSize !== 0) {
-        throw new ClusterError('ISCSI_ERR_BAD_SIZE', `size ${sizeBytes} is not a multiple of the ${lun.blockSize}-byte block size of LUN ${lun.id}`);
-      }
+      assertWholeBlocks(lun, sizeBytes);
       await this.resizeImage(this.lunPath(rec.iqn, lun), lun.format, sizeBytes);
       grown = { ...lun };
     }).catch(async (e) => {

@@ -17,10 +17,11 @@ import type { AuthPolicy, EngineOptions, SessionInfo, TargetDefinition, TargetEn
 import type { BlockStore } from '../lun/block-store.js';
 import { openStore } from '../lun/open-store.js';
 import { SwitchableStore } from '../lun/switchable-store.js';
+import { assertWholeBlocks } from '../cluster/lun-images.js';
 import { ClusterError } from '../cluster/errors.js';
 import type { IscsiConfig } from '../cluster/config.js';
 import type { ClusterStore } from '../cluster/store.js';
-import type { TargetRecord } from '../cluster/records.js';
+import type { LunRecord, TargetRecord } from '../cluster/records.js';
 import { validateIqn } from '../cluster/validate.js';
 import { findPortal, parseAluaStateArg } from '../cluster/port-groups.js';
 import { PrStore } from '../cluster/pr-store.js';
@@ -407,15 +408,25 @@ export class Daemon {
     });
   }
 
-  /** The image handle of one LUN of a running target, with its index in the running record. */
-  private runningLun(iqn: string, lunId: number): { r: RunningTarget; handle: SwitchableStore } {
+  /**
+   * The image handle of one LUN a running target serves, with its entry in
+   * the record the target runs from; undefined when the target does not run
+   * here or the LUN was added after it started.
+   */
+  private servedLun(iqn: string, lunId: number): { handle: SwitchableStore; served: LunRecord } | undefined {
     const r = this.running.get(iqn);
-    if (!r || !this.engine.isRunning(iqn)) throw new ClusterError('ISCSI_ERR_TARGET_NOT_RUNNING', `target ${iqn} is not running here`);
+    if (!r || !this.engine.isRunning(iqn)) return undefined;
     const i = r.rec.luns.findIndex((l) => l.id === lunId);
-    if (i < 0) {
-      throw new ClusterError('ISCSI_ERR_LUN_NOT_FOUND', `LUN ${lunId} of target ${iqn} is not served by the running target (added later: restart the target)`);
+    return i < 0 ? undefined : { handle: r.stores[i]!, served: r.rec.luns[i]! };
+  }
+
+  private runningLun(iqn: string, lunId: number): { handle: SwitchableStore; served: LunRecord } {
+    const found = this.servedLun(iqn, lunId);
+    if (found) return found;
+    if (!this.running.has(iqn) || !this.engine.isRunning(iqn)) {
+      throw new ClusterError('ISCSI_ERR_TARGET_NOT_RUNNING', `target ${iqn} is not running here`);
     }
-    return { r, handle: r.stores[i]! };
+    throw new ClusterError('ISCSI_ERR_LUN_NOT_FOUND', `LUN ${lunId} of target ${iqn} is not served by the running target (added later: restart the target)`);
   }
 
   /**
@@ -428,10 +439,10 @@ export class Daemon {
   async withLunDetached<T>(iqnIn: string, lunId: number, fn: () => Promise<T>): Promise<T> {
     const iqn = validateIqn(iqnIn);
     return this.serial(iqn, async () => {
-      const r = this.running.get(iqn);
+      const found = this.servedLun(iqn, lunId);
       // Not running here, or a LUN added after the start (not served yet): nothing has the image open.
-      if (!r || !this.engine.isRunning(iqn) || !r.rec.luns.some((l) => l.id === lunId)) return fn();
-      const { handle } = this.runningLun(iqn, lunId);
+      if (!found) return fn();
+      const { handle, served } = found;
       return handle.exclusive(async (image, replace) => {
         await image.flush();
         await image.close();
@@ -446,9 +457,8 @@ export class Daemon {
           } else {
             try {
               replace(await this.open(this.store.lunPath(iqn, lun), lun.format));
-              const old = r.rec.luns.find((l) => l.id === lunId)!;
-              old.file = lun.file;
-              old.format = lun.format;
+              served.file = lun.file;
+              served.format = lun.format;
               this.log.info('LUN image reopened', { target: iqn, lun: lunId, image: lun.file });
             } catch (e) {
               // The closed image stays in place: commands to the LUN fail (MEDIUM ERROR) until the target restarts.
@@ -473,14 +483,12 @@ export class Daemon {
     const lunId = lunIdIn;
     const size = sizeIn;
     return this.serial(iqn, async () => {
-      const { r, handle } = this.runningLun(iqn, lunId);
+      const { handle, served } = this.runningLun(iqn, lunId);
       await this.store.growLunRecord(iqn, lunId, size, async (lun) => {
-        if (size % lun.blockSize !== 0) {
-          throw new ClusterError('ISCSI_ERR_BAD_SIZE', `size ${size} is not a multiple of the ${lun.blockSize}-byte block size of LUN ${lunId}`);
-        }
+        assertWholeBlocks(lun, size);
         await handle.resize(size);
       });
-      r.rec.luns.find((l) => l.id === lunId)!.sizeBytes = size;
+      served.sizeBytes = size;
       this.engine.lunCapacityChanged?.(iqn, lunId);
       this.log.info('LUN grown online', { target: iqn, lun: lunId, sizeBytes: size });
       return { lun: lunId, sizeBytes: size };

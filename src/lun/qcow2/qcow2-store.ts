@@ -691,16 +691,22 @@ export class Qcow2Store implements BlockStore {
     });
   }
 
-  // ---- reads -----------------------------------------------------------------
-
-  private async slowRead(buf: Buffer, offset: number): Promise<void> {
-    const end = offset + buf.length;
-    const jobs: Promise<void>[] = [];
+  /** [l1 index, start, end) of each piece of [offset, end) that one L2 table maps. */
+  private *l2Segments(offset: number, end: number): Generator<[l1i: number, pos: number, segEnd: number]> {
     for (let pos = offset; pos < end; ) {
       const l1i = Math.floor(pos / this.l2Span);
       const segEnd = Math.min(end, (l1i + 1) * this.l2Span);
-      jobs.push(this.readSeg(buf, pos - offset, pos, segEnd - pos, l1i));
+      yield [l1i, pos, segEnd];
       pos = segEnd;
+    }
+  }
+
+  // ---- reads -----------------------------------------------------------------
+
+  private async slowRead(buf: Buffer, offset: number): Promise<void> {
+    const jobs: Promise<void>[] = [];
+    for (const [l1i, pos, segEnd] of this.l2Segments(offset, offset + buf.length)) {
+      jobs.push(this.readSeg(buf, pos - offset, pos, segEnd - pos, l1i));
     }
     await settleAll(jobs);
   }
@@ -789,13 +795,9 @@ export class Qcow2Store implements BlockStore {
 
   private async slowWrite(buf: Buffer, offset: number, fua: boolean): Promise<void> {
     if (this.needsBackpressure()) await this.syncMetadata();
-    const end = offset + buf.length;
     const jobs: Promise<void>[] = [];
-    for (let pos = offset; pos < end; ) {
-      const l1i = Math.floor(pos / this.l2Span);
-      const segEnd = Math.min(end, (l1i + 1) * this.l2Span);
+    for (const [l1i, pos, segEnd] of this.l2Segments(offset, offset + buf.length)) {
       jobs.push(this.writeSeg(buf, pos - offset, pos, segEnd - pos, l1i));
-      pos = segEnd;
     }
     await settleAll(jobs);
     if (fua) await this.fuaBarrier();
@@ -1113,14 +1115,10 @@ export class Qcow2Store implements BlockStore {
       else out.push({ offset: off, length: len, state });
     };
     const cs = this.clusterSize;
-    const end = offset + length;
-    for (let pos = offset; pos < end; ) {
-      const l1i = Math.floor(pos / this.l2Span);
-      const segEnd = Math.min(end, (l1i + 1) * this.l2Span);
+    for (const [l1i, pos, segEnd] of this.l2Segments(offset, offset + length)) {
       const t = await this.tableOrNull(l1i);
       if (!t) {
         push(pos, segEnd - pos, 'unallocated');
-        pos = segEnd;
         continue;
       }
       for (let p = pos; p < segEnd; ) {
@@ -1131,7 +1129,6 @@ export class Qcow2Store implements BlockStore {
         push(p, cEnd - p, k === K_UNALLOC ? 'unallocated' : k === K_ZERO ? 'zero' : 'data');
         p = cEnd;
       }
-      pos = segEnd;
     }
     return out;
   }
